@@ -1,0 +1,388 @@
+//! `photo-search`: index photo folders and search them by text or by image, from a terminal.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use photo_search_core::api::{Progress, SearchHit, Status};
+use photo_search_core::catalog::PhotoFilter;
+use photo_search_core::index::Quantization;
+use photo_search_core::library::{Access, LIBRARY_ENV, Library};
+use photo_search_core::models::{self, ModelChoice};
+use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
+use photo_search_core::{Engine, EngineOptions};
+
+#[derive(Parser)]
+#[command(name = "photo-search", version, about = "Find photos by meaning, privately, on this computer.")]
+struct Cli {
+    /// Library folder (catalog, index, models). Default: the platform data directory.
+    #[arg(long, global = true, env = LIBRARY_ENV, value_name = "DIR")]
+    library: Option<PathBuf>,
+    /// Model id, or a local model folder.
+    #[arg(long, global = true, env = "PHOTO_SEARCH_MODEL", value_name = "ID_OR_DIR")]
+    model: Option<String>,
+    /// ONNX Runtime threads per encoder (0: automatic).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
+    /// Images per encoder call (default: 8 on CPU, 32 on GPU).
+    #[arg(long, global = true)]
+    batch_size: Option<usize>,
+    /// Threads decoding photos while indexing (0: one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    decode_threads: usize,
+    /// How vectors are stored in the index.
+    #[arg(long, global = true, value_enum, default_value_t = QuantizationArg::F16)]
+    quantization: QuantizationArg,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum QuantizationArg {
+    F16,
+    F32,
+    I8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Remember folders and index new and changed photos (all folders when none is given).
+    Index { paths: Vec<PathBuf> },
+    /// Search photos by text, e.g. `kids on a beach` or `"beach" + "sunset" - "people"`.
+    Search {
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Find photos similar to an image file or an indexed photo's id.
+    Similar {
+        image_or_id: String,
+        /// Also move towards this text (e.g. "at night").
+        #[arg(long)]
+        text: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Photo counts, model, execution provider, index size.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// List each failed file with its reason.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Manage the photo folders of the library.
+    Folders {
+        #[command(subcommand)]
+        command: FolderCommand,
+    },
+    /// List, verify and download models.
+    Models {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Number of results.
+    #[arg(short = 'n', long = "limit", default_value_t = 20)]
+    limit: usize,
+    /// Print a JSON array of {"id", "path", "score"}, best first.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct FilterArgs {
+    /// Only photos under this folder.
+    #[arg(long, value_name = "DIR")]
+    folder: Option<PathBuf>,
+    /// Taken on or after this day (YYYY-MM-DD; EXIF date, else file time).
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Taken on or before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Only these formats (jpeg, png, gif, webp, tiff, bmp); repeatable.
+    #[arg(long = "format", value_name = "FORMAT")]
+    formats: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum FolderCommand {
+    List,
+    Add { path: PathBuf },
+    Remove { path: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Known models and whether each is present in the library.
+    List,
+    /// Check a model's files against their pinned sizes and checksums.
+    Verify { id: Option<String> },
+    /// Download a model into the library (resumable, checksum-verified).
+    Fetch { id: Option<String> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHOTO_SEARCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
+    let library = match &cli.library {
+        Some(dir) => dir.clone(),
+        None => Library::default_root()?,
+    };
+    let model = model.or(cli.model.as_deref()).map(ModelChoice::parse).unwrap_or_default();
+    let mut options = EngineOptions::new(library, model, access);
+    options.encoder.threads = cli.threads;
+    options.encoder.batch_size = cli.batch_size;
+    options.decode_threads = cli.decode_threads;
+    options.quantization = match cli.quantization {
+        QuantizationArg::F16 => Quantization::F16,
+        QuantizationArg::F32 => Quantization::F32,
+        QuantizationArg::I8 => Quantization::I8,
+    };
+    Ok(Engine::open(options)?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Index { paths } => index(&open(&cli, Access::Write, None)?, paths),
+        Command::Search { query, output, filter } => {
+            let engine = open(&cli, Access::Read, None)?;
+            let terms = query::parse_terms(&query.join(" "))?;
+            let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
+            print_hits(&engine.search(&query)?, output.json)
+        }
+        Command::Similar { image_or_id, text, output, filter } => {
+            let engine = open(&cli, Access::Read, None)?;
+            let mut terms = vec![WeightedTerm { term: image_term(&engine, image_or_id)?, weight: 1.0 }];
+            if let Some(text) = text {
+                terms.extend(query::parse_terms(text)?);
+            }
+            let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
+            print_hits(&engine.search(&query)?, output.json)
+        }
+        Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
+        Command::Folders { command } => folders(&cli, command),
+        Command::Models { command } => models_command(&cli, command),
+    }
+}
+
+/// An indexed file searches by its stored vector; any other path is decoded and encoded; a
+/// number that is not a file is a photo id.
+fn image_term(engine: &Engine, value: &str) -> Result<Term> {
+    let path = Path::new(value);
+    if path.is_file() {
+        return Ok(match engine.photo_id(path)? {
+            Some(id) => Term::Photo(id),
+            None => Term::ImageFile(path.to_path_buf()),
+        });
+    }
+    match value.parse::<i64>() {
+        Ok(id) => Ok(Term::Photo(id)),
+        Err(_) => anyhow::bail!("{value} is neither an image file nor a photo id"),
+    }
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> Result<PhotoFilter> {
+        let folder = match &self.folder {
+            Some(f) => Some(f.canonicalize().with_context(|| format!("folder {}", f.display()))?),
+            None => None,
+        };
+        Ok(PhotoFilter {
+            folder,
+            from: self.from.as_deref().map(|d| query::parse_date(d, false)).transpose()?,
+            to: self.to.as_deref().map(|d| query::parse_date(d, true)).transpose()?,
+            formats: self.formats.iter().map(|f| normalize_format(f)).collect(),
+        })
+    }
+}
+
+fn normalize_format(format: &str) -> String {
+    match format.to_ascii_lowercase().trim_start_matches('.') {
+        "jpg" | "jpe" | "jfif" => "jpeg".into(),
+        "tif" => "tiff".into(),
+        other => other.into(),
+    }
+}
+
+fn print_hits(hits: &[SearchHit], json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(hits)?);
+    } else if hits.is_empty() {
+        println!("No matching photos. Index some folders first: photo-search index DIR");
+    } else {
+        for hit in hits {
+            println!("{:.3}  {}", hit.score, hit.path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
+    let interactive = std::io::stderr().is_terminal();
+    let bar = if interactive { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {per_sec} eta {eta} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let summary = engine.index(paths, &mut |event| match event {
+        Progress::Scanning { folder } => bar.set_message(format!("scanning {}", folder.display())),
+        Progress::FolderUnavailable { folder, reason } => {
+            bar.suspend(|| eprintln!("warning: {} is unavailable ({reason}); its photos are kept", folder.display()))
+        }
+        Progress::Planned { queued, .. } => bar.set_length(queued),
+        Progress::File { done, path, failed, .. } => {
+            bar.set_position(done);
+            if let Some(reason) = failed {
+                bar.suspend(|| eprintln!("failed: {}: {reason}", path.display()));
+            }
+            bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        }
+        Progress::Finished { .. } => bar.finish_and_clear(),
+    })?;
+    println!(
+        "indexed {}, unchanged {}, failed {}, removed {}",
+        summary.indexed, summary.unchanged, summary.failed, summary.removed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(engine: &Engine, json: bool, failed: bool) -> Result<ExitCode> {
+    let status = engine.status()?;
+    let failures = if failed { engine.failures()? } else { Vec::new() };
+    if json {
+        let mut value = serde_json::to_value(&status)?;
+        if failed {
+            value["failures"] = serde_json::to_value(&failures)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_status(&status);
+    for f in &failures {
+        println!("failed  {}: {}", f.path.display(), f.reason);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(s: &Status) {
+    println!("library   {}", s.library.display());
+    println!("photos    {} total, {} indexed, {} failed", s.photos.total, s.photos.indexed, s.photos.failed);
+    println!("folders   {}", s.folders.len());
+    for f in &s.folders {
+        println!("          {}", f.display());
+    }
+    println!("model     {} ({}, {})", s.model.id, s.model.name, s.model.precision);
+    if let Some(problem) = &s.model.problem {
+        println!("          problem: {problem}");
+    }
+    match (&s.provider, &s.runtime_problem) {
+        (Some(p), _) => println!("provider  {p}"),
+        (None, Some(problem)) => println!("provider  none: {problem}"),
+        (None, None) => println!("provider  unknown"),
+    }
+    println!("index     {} vectors, {} bytes", s.index.vectors, s.index.file_bytes);
+}
+
+fn folders(cli: &Cli, command: &FolderCommand) -> Result<ExitCode> {
+    match command {
+        FolderCommand::List => {
+            for folder in open(cli, Access::Read, None)?.folders()? {
+                println!("{}", folder.path.display());
+            }
+        }
+        FolderCommand::Add { path } => {
+            let folder = open(cli, Access::Write, None)?.add_folder(path)?;
+            println!("added {} (run `photo-search index` to index it)", folder.path.display());
+        }
+        FolderCommand::Remove { path } => {
+            let removed = open(cli, Access::Write, None)?.remove_folder(path)?;
+            println!("removed {} and its {removed} photos from the library (files untouched)", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
+    match command {
+        ModelCommand::List => {
+            let engine = open(cli, Access::Read, None)?;
+            let models_dir = engine.library().models_dir();
+            for (id, _) in models::BUILTIN {
+                let engine = open(cli, Access::Read, Some(id))?;
+                let state = match engine.verify_model() {
+                    Ok(_) => "ready".to_string(),
+                    Err(err) => format!("not ready: {err}"),
+                };
+                let m = &engine.model().manifest;
+                println!("{id}  {}  {} dims  {state}", m.name, m.dims);
+            }
+            if let Some(model) = &cli.model {
+                let m = &engine.model().manifest;
+                println!("{model} (selected)  {}  {} dims{}", m.name, m.dims, if m.test_only { "  [test model]" } else { "" });
+            }
+            println!("models folder: {}", models_dir.display());
+        }
+        ModelCommand::Verify { id } => {
+            let engine = open(cli, Access::Read, id.as_deref())?;
+            let precision = engine.verify_model()?;
+            let m = &engine.model().manifest;
+            println!("{} ({precision}) verified: every file matches its pinned size and sha256", m.id);
+        }
+        ModelCommand::Fetch { id } => {
+            let engine = open(cli, Access::Write, id.as_deref())?;
+            let interactive = std::io::stderr().is_terminal();
+            let bar = if interactive { ProgressBar::new(0) } else { ProgressBar::hidden() };
+            bar.set_style(
+                ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            engine.fetch_model(&mut |i, count, path, p| {
+                bar.set_message(format!("[{}/{count}] {}", i + 1, path.display()));
+                if let Some(total) = p.total {
+                    bar.set_length(total);
+                }
+                bar.set_position(p.done);
+            })?;
+            bar.finish_and_clear();
+            println!("{} is ready in {}", engine.model().manifest.id, engine.model().dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

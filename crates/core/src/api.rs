@@ -1,0 +1,88 @@
+//! Types that cross to the user interfaces (CLI, desktop app, HTTP): declared once, here.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// One search result. Results come best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub id: i64,
+    pub path: PathBuf,
+    /// Cosine similarity to the query, higher is closer.
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoStatus {
+    Indexed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PhotoCounts {
+    pub total: u64,
+    pub indexed: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedPhoto {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What an `index` run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IndexSummary {
+    pub indexed: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub removed: u64,
+}
+
+/// Progress of an indexing job, in the order events happen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    /// Walking a folder.
+    Scanning { folder: PathBuf },
+    /// A folder that cannot be read right now; its photos are kept.
+    FolderUnavailable { folder: PathBuf, reason: String },
+    /// The work is known: `queued` files need reading, `unchanged` do not.
+    Planned { queued: u64, unchanged: u64 },
+    /// One file finished (indexed or failed).
+    File { done: u64, queued: u64, path: PathBuf, failed: Option<String> },
+    Finished { summary: IndexSummary },
+}
+
+/// State of the model in use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelStatus {
+    pub id: String,
+    pub name: String,
+    pub precision: String,
+    pub dir: PathBuf,
+    /// `None` when the model is ready; otherwise why it cannot be used.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexStatus {
+    pub vectors: u64,
+    pub file_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub library: PathBuf,
+    pub photos: PhotoCounts,
+    pub folders: Vec<PathBuf>,
+    pub model: ModelStatus,
+    /// The execution provider the encoders actually run on (`CPU`, `CUDA`, `DirectML`), or
+    /// `None` when ONNX Runtime could not be loaded (see `runtime_problem`).
+    pub provider: Option<String>,
+    pub runtime_problem: Option<String>,
+    pub index: IndexStatus,
+}

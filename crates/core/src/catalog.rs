@@ -1,0 +1,530 @@
+//! The catalog: SQLite, the source of truth. Folders, photos with their metadata and status,
+//! and each photo's vector tagged with the id of the model that made it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use crate::api::{FailedPhoto, PhotoCounts, PhotoStatus};
+use crate::metadata::PhotoMeta;
+
+/// The schema this code writes. A catalog with a higher `user_version` is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE folders (
+    id       INTEGER PRIMARY KEY,
+    path     TEXT NOT NULL UNIQUE,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE photos (
+    id           INTEGER PRIMARY KEY,
+    folder_id    INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path         TEXT NOT NULL UNIQUE,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    content_hash BLOB,
+    width        INTEGER,
+    height       INTEGER,
+    format       TEXT,
+    taken_at     INTEGER,
+    camera_make  TEXT,
+    camera_model TEXT,
+    gps_lat      REAL,
+    gps_lon      REAL,
+    orientation  INTEGER,
+    status       TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
+    error        TEXT
+);
+CREATE INDEX photos_folder ON photos(folder_id);
+CREATE INDEX photos_hash ON photos(content_hash);
+CREATE TABLE vectors (
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    vector   BLOB NOT NULL,
+    PRIMARY KEY (photo_id, model_id)
+) WITHOUT ROWID;
+CREATE INDEX vectors_model ON vectors(model_id);
+"#];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot open the catalog {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the catalog {path} has schema version {found}, newer than this program understands ({supported}); \
+         use a newer Photo Search or another --library"
+    )]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("catalog query failed")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the path {0} is not valid UTF-8 and cannot be stored")]
+    NonUtf8Path(PathBuf),
+    #[error("the stored vector of photo {photo_id} is corrupt ({bytes} bytes)")]
+    CorruptVector { photo_id: i64, bytes: usize },
+}
+
+type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Folder {
+    pub id: i64,
+    pub path: PathBuf,
+    pub added_at: i64,
+}
+
+/// What the catalog knows of a file, enough to decide whether it must be read again.
+#[derive(Debug, Clone)]
+pub struct KnownFile {
+    pub id: i64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub status: PhotoStatus,
+    pub has_vector: bool,
+}
+
+/// The file facts the indexer observed for one photo.
+#[derive(Debug, Clone)]
+pub struct FileFacts {
+    pub folder_id: i64,
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Result of indexing one file, written by [`Catalog::write_batch`].
+#[derive(Debug)]
+pub enum Outcome {
+    Indexed { file: FileFacts, content_hash: [u8; 32], meta: PhotoMeta, vector: Vec<f32> },
+    Failed { file: FileFacts, reason: String },
+}
+
+/// Restricts which photos a search may return.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhotoFilter {
+    pub folder: Option<PathBuf>,
+    /// Unix seconds, inclusive; EXIF date taken, else the file time.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Lower-case format names as stored (`jpeg`, `png`, ...).
+    pub formats: Vec<String>,
+}
+
+impl PhotoFilter {
+    pub fn is_empty(&self) -> bool {
+        self.folder.is_none() && self.from.is_none() && self.to.is_none() && self.formats.is_empty()
+    }
+}
+
+pub struct Catalog {
+    conn: Connection,
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |source| CatalogError::Open { path: path.to_path_buf(), source };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        migrate(&mut conn, path)?;
+        Ok(Catalog { conn })
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Adds a folder, or returns the one already there.
+    pub fn add_folder(&self, path: &Path) -> Result<Folder> {
+        let text = path_str(path)?;
+        Ok(self.conn.query_row(
+            "INSERT INTO folders (path, added_at) VALUES (?1, ?2)
+             ON CONFLICT(path) DO UPDATE SET path = excluded.path
+             RETURNING id, path, added_at",
+            params![text, now_unix()],
+            folder_row,
+        )?)
+    }
+
+    pub fn folder(&self, path: &Path) -> Result<Option<Folder>> {
+        let text = path_str(path)?;
+        Ok(self
+            .conn
+            .query_row("SELECT id, path, added_at FROM folders WHERE path = ?1", [text], folder_row)
+            .optional()?)
+    }
+
+    pub fn folders(&self) -> Result<Vec<Folder>> {
+        let mut stmt = self.conn.prepare("SELECT id, path, added_at FROM folders ORDER BY path")?;
+        let rows = stmt.query_map([], folder_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Forgets a folder and its photos; returns the ids of the photos removed.
+    pub fn remove_folder(&mut self, folder_id: i64) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let ids = ids_where(&tx, "SELECT id FROM photos WHERE folder_id = ?1", folder_id)?;
+        bump_generation(&tx)?;
+        tx.execute("DELETE FROM folders WHERE id = ?1", [folder_id])?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Every file of a folder the catalog knows, keyed by path.
+    pub fn known_files(&self, folder_id: i64, model_id: &str) -> Result<HashMap<PathBuf, KnownFile>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.id, p.path, p.size, p.mtime_ns, p.status,
+                    EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?2)
+             FROM photos p WHERE p.folder_id = ?1",
+        )?;
+        let rows = stmt.query_map(params![folder_id, model_id], |r| {
+            let status: String = r.get(4)?;
+            Ok((
+                PathBuf::from(r.get::<_, String>(1)?),
+                KnownFile {
+                    id: r.get(0)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    status: if status == "indexed" { PhotoStatus::Indexed } else { PhotoStatus::Failed },
+                    has_vector: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Writes the outcome of one batch in a single transaction; returns the photo id of each
+    /// outcome, in order. A file seen before keeps its id (the vector-index key).
+    pub fn write_batch(&mut self, model_id: &str, outcomes: &[Outcome]) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let id = match outcome {
+                Outcome::Indexed { file, content_hash, meta, vector } => {
+                    let id = upsert_photo(&tx, file, Some(content_hash), Some(meta), None)?;
+                    tx.execute(
+                        "INSERT INTO vectors (photo_id, model_id, vector) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(photo_id, model_id) DO UPDATE SET vector = excluded.vector",
+                        params![id, model_id, vector_bytes(vector)],
+                    )?;
+                    id
+                }
+                Outcome::Failed { file, reason } => {
+                    let id = upsert_photo(&tx, file, None, None, Some(reason))?;
+                    tx.execute("DELETE FROM vectors WHERE photo_id = ?1", [id])?;
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Removes photos (files deleted from disk) with their vectors.
+    pub fn delete_photos(&mut self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare("DELETE FROM photos WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+        }
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Increases with every change to the vectors; the index file records the value it matches.
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn vector_count(&self, model_id: &str) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM vectors WHERE model_id = ?1", [model_id], |r| {
+            r.get::<_, i64>(0)
+        })? as u64)
+    }
+
+    /// Calls `each` with every vector of a model, in photo-id order.
+    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<()> {
+        let mut stmt =
+            self.conn.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
+        let mut rows = stmt.query([model_id])?;
+        let mut buf = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            decode_vector(id, bytes, &mut buf)?;
+            each(id, &buf);
+        }
+        Ok(())
+    }
+
+    pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT vector FROM vectors WHERE photo_id = ?1 AND model_id = ?2",
+                params![photo_id, model_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        bytes
+            .map(|b| {
+                let mut v = Vec::new();
+                decode_vector(photo_id, &b, &mut v).map(|()| v)
+            })
+            .transpose()
+    }
+
+    /// Paths of the given photos, in one query; ids that no longer exist are left out.
+    pub fn paths(&self, ids: &[i64]) -> Result<HashMap<i64, PathBuf>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks = vec!["?"; ids.len()].join(",");
+        let mut stmt = self.conn.prepare(&format!("SELECT id, path FROM photos WHERE id IN ({marks})"))?;
+        let rows = stmt.query_map(params_from_iter(ids), |r| Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn photo_id_by_path(&self, path: &Path) -> Result<Option<i64>> {
+        let text = path_str(path)?;
+        Ok(self.conn.query_row("SELECT id FROM photos WHERE path = ?1", [text], |r| r.get(0)).optional()?)
+    }
+
+    /// Ids of the indexed photos that pass a filter, in one query.
+    pub fn filter_ids(&self, filter: &PhotoFilter) -> Result<Vec<i64>> {
+        let mut sql = String::from(
+            "SELECT p.id FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.status = 'indexed'",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(folder) = &filter.folder {
+            let text = path_str(folder)?.trim_end_matches('/').to_string();
+            sql.push_str(" AND (p.path = ? OR substr(p.path, 1, length(?) + 1) = ? || '/')");
+            args.extend([text.clone().into(), text.clone().into(), text.into()]);
+        }
+        let when = "COALESCE(p.taken_at, p.mtime_ns / 1000000000)";
+        if let Some(from) = filter.from {
+            sql.push_str(&format!(" AND {when} >= ?"));
+            args.push(from.into());
+        }
+        if let Some(to) = filter.to {
+            sql.push_str(&format!(" AND {when} <= ?"));
+            args.push(to.into());
+        }
+        if !filter.formats.is_empty() {
+            sql.push_str(&format!(" AND p.format IN ({})", vec!["?"; filter.formats.len()].join(",")));
+            args.extend(filter.formats.iter().map(|f| f.clone().into()));
+        }
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn counts(&self) -> Result<PhotoCounts> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'indexed'), 0), COALESCE(SUM(status = 'failed'), 0) FROM photos",
+            [],
+            |r| {
+                let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
+                Ok(PhotoCounts { total: count(0)?, indexed: count(1)?, failed: count(2)? })
+            },
+        )?)
+    }
+
+    pub fn failures(&self) -> Result<Vec<FailedPhoto>> {
+        let mut stmt =
+            self.conn.prepare("SELECT path, COALESCE(error, '') FROM photos WHERE status = 'failed' ORDER BY path")?;
+        let rows = stmt.query_map([], |r| Ok(FailedPhoto { path: PathBuf::from(r.get::<_, String>(0)?), reason: r.get(1)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(CatalogError::TooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn upsert_photo(
+    tx: &Transaction<'_>,
+    file: &FileFacts,
+    hash: Option<&[u8; 32]>,
+    meta: Option<&PhotoMeta>,
+    error: Option<&String>,
+) -> Result<i64> {
+    let default_meta = PhotoMeta::default();
+    let m = meta.unwrap_or(&default_meta);
+    let status = if error.is_some() { "failed" } else { "indexed" };
+    let (lat, lon) = m.gps.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    Ok(tx.query_row(
+        "INSERT INTO photos (folder_id, path, size, mtime_ns, content_hash, width, height, format, taken_at,
+                             camera_make, camera_model, gps_lat, gps_lon, orientation, status, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT(path) DO UPDATE SET
+            folder_id = excluded.folder_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+            content_hash = excluded.content_hash, width = excluded.width, height = excluded.height,
+            format = excluded.format, taken_at = excluded.taken_at, camera_make = excluded.camera_make,
+            camera_model = excluded.camera_model, gps_lat = excluded.gps_lat, gps_lon = excluded.gps_lon,
+            orientation = excluded.orientation, status = excluded.status, error = excluded.error
+         RETURNING id",
+        params![
+            file.folder_id,
+            path_str(&file.path)?,
+            file.size as i64,
+            file.mtime_ns,
+            hash.map(|h| h.as_slice()),
+            m.width,
+            m.height,
+            m.format,
+            m.taken_at,
+            m.camera_make,
+            m.camera_model,
+            lat,
+            lon,
+            m.orientation,
+            status,
+            error,
+        ],
+        |r| r.get(0),
+    )?)
+}
+
+fn bump_generation(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('generation', 1)
+         ON CONFLICT(key) DO UPDATE SET value = value + 1",
+        [],
+    )?;
+    Ok(())
+}
+
+fn ids_where(tx: &Transaction<'_>, sql: &str, arg: i64) -> Result<Vec<i64>> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map([arg], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
+    Ok(Folder { id: r.get(0)?, path: PathBuf::from(r.get::<_, String>(1)?), added_at: r.get(2)? })
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| CatalogError::NonUtf8Path(path.to_path_buf()))
+}
+
+fn vector_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn decode_vector(photo_id: i64, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
+    if bytes.len() % 4 != 0 {
+        return Err(CatalogError::CorruptVector { photo_id, bytes: bytes.len() });
+    }
+    out.clear();
+    out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    Ok(())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        drop(Catalog::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(conn);
+        let err = Catalog::open(&path).err().expect("newer schema must be refused");
+        assert!(matches!(err, CatalogError::TooNew { found, .. } if found == SCHEMA_VERSION + 1), "{err}");
+        assert!(err.to_string().contains("newer than this program understands"));
+    }
+
+    #[test]
+    fn reopening_keeps_schema_version_and_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        let catalog = Catalog::open(&path).unwrap();
+        catalog.add_folder(Path::new("/photos")).unwrap();
+        drop(catalog);
+        let catalog = Catalog::open(&path).unwrap();
+        assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(catalog.folders().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn vectors_round_trip_and_bump_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let folder = catalog.add_folder(Path::new("/p")).unwrap();
+        let file = FileFacts { folder_id: folder.id, path: "/p/a.jpg".into(), size: 10, mtime_ns: 5 };
+        let before = catalog.generation().unwrap();
+        let ids = catalog
+            .write_batch(
+                "m",
+                &[Outcome::Indexed { file, content_hash: [1; 32], meta: PhotoMeta::default(), vector: vec![0.5, -1.0] }],
+            )
+            .unwrap();
+        assert!(catalog.generation().unwrap() > before);
+        assert_eq!(catalog.vector(ids[0], "m").unwrap(), Some(vec![0.5, -1.0]));
+        assert_eq!(catalog.vector(ids[0], "other-model").unwrap(), None);
+    }
+
+    #[test]
+    fn folder_filter_does_not_match_sibling_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let folder = catalog.add_folder(Path::new("/p")).unwrap();
+        let outcomes: Vec<_> = ["/p/a/1.jpg", "/p/ab/2.jpg"]
+            .iter()
+            .map(|p| Outcome::Indexed {
+                file: FileFacts { folder_id: folder.id, path: p.into(), size: 1, mtime_ns: 1 },
+                content_hash: [0; 32],
+                meta: PhotoMeta::default(),
+                vector: vec![1.0],
+            })
+            .collect();
+        let ids = catalog.write_batch("m", &outcomes).unwrap();
+        let filter = PhotoFilter { folder: Some("/p/a".into()), ..Default::default() };
+        assert_eq!(catalog.filter_ids(&filter).unwrap(), vec![ids[0]]);
+    }
+}

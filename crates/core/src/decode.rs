@@ -1,0 +1,248 @@
+//! Decoding photo files into upright RGB pixels, with limits against decompression bombs, and
+//! the CLIP preprocessing that turns pixels into the encoder's input tensor.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::metadata::{ExifFacts, read_exif};
+use crate::models::ImageSpec;
+
+/// Limits that refuse decompression bombs before their pixels are allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_pixels: u64,
+    pub max_alloc_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        // 120 MP covers every camera and most stitched panoramas; beyond that the memory a
+        // decode needs (several bytes per pixel, twice) is not worth risking for a thumbnail.
+        DecodeLimits { max_pixels: 120_000_000, max_alloc_bytes: 1 << 30 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty file")]
+    Empty,
+    #[error("not an image (content not recognised)")]
+    UnknownFormat,
+    #[error("{0} images are not supported by this build")]
+    Unsupported(&'static str),
+    #[error("image too large: {width}x{height} pixels (limit {limit} pixels)")]
+    TooLarge { width: u32, height: u32, limit: u64 },
+    #[error("image too large to decode within the memory limit")]
+    OverMemoryLimit(#[source] image::ImageError),
+    #[error("corrupt or truncated {format} image: {source}")]
+    Corrupt {
+        format: &'static str,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("image has no pixels")]
+    NoPixels,
+}
+
+/// A decoded photo: upright RGB pixels plus what the file said about itself.
+#[derive(Debug)]
+pub struct DecodedImage {
+    pub rgb: RgbImage,
+    pub format: ImageFormat,
+    pub exif: ExifFacts,
+}
+
+/// Sniffs the format from the content (never the extension) and decodes within `limits`,
+/// applying the EXIF orientation.
+pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let format = sniff(bytes)?;
+    let name = format_name(format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(image_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| classify(e, name))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(DecodeError::NoPixels);
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(DecodeError::TooLarge { width, height, limit: limits.max_pixels });
+    }
+    let exif = match decoder.exif_metadata() {
+        Ok(Some(raw)) => read_exif(raw),
+        Ok(None) => ExifFacts::default(),
+        Err(err) => {
+            tracing::debug!("EXIF block unreadable: {err}");
+            ExifFacts::default()
+        }
+    };
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, name))?;
+    if let Some(orientation) = exif.orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif) {
+        image.apply_orientation(orientation);
+    }
+    Ok(DecodedImage { rgb: image.into_rgb8(), format, exif })
+}
+
+fn sniff(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {
+    // HEIF/AVIF share the ISO-BMFF `ftyp` box; `image` decodes neither without native libraries.
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        return match &bytes[8..12] {
+            b"avif" | b"avis" => Err(DecodeError::Unsupported("AVIF")),
+            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => Err(DecodeError::Unsupported("HEIC/HEIF")),
+            _ => Err(DecodeError::UnknownFormat),
+        };
+    }
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Avif) => Err(DecodeError::Unsupported("AVIF")),
+        Ok(
+            format @ (ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::Gif
+            | ImageFormat::WebP
+            | ImageFormat::Tiff
+            | ImageFormat::Bmp),
+        ) => Ok(format),
+        Ok(_) | Err(_) => Err(DecodeError::UnknownFormat),
+    }
+}
+
+fn classify(err: image::ImageError, format: &'static str) -> DecodeError {
+    match err {
+        image::ImageError::Limits(_) => DecodeError::OverMemoryLimit(err),
+        source => DecodeError::Corrupt { format, source },
+    }
+}
+
+/// The lower-case name the catalog stores and filters use.
+pub fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::Gif => "gif",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Bmp => "bmp",
+        _ => "other",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreprocessError {
+    #[error("cannot resize {width}x{height} image")]
+    Resize {
+        width: u32,
+        height: u32,
+        #[source]
+        source: fast_image_resize::ResizeError,
+    },
+    #[error("image buffer does not match its size")]
+    Buffer(#[from] fast_image_resize::ImageBufferError),
+}
+
+/// Output side lengths past which the resized image would be absurdly long: beyond it only the
+/// part that survives the center crop is resized.
+const MAX_RESIZED_SIDE: u32 = 4096;
+
+/// CLIP preprocessing as in `preprocessor_config.json`: shortest side to `spec.size` (bicubic,
+/// the longer side truncated as transformers does), center crop, scale to [0, 1], normalize,
+/// written as planar CHW into `out` (length `3 * size * size`).
+pub fn clip_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<(), PreprocessError> {
+    let size = spec.size;
+    let (w, h) = rgb.dimensions();
+    let (short, long) = (w.min(h), w.max(h));
+    let resized_long = ((f64::from(size) * f64::from(long) / f64::from(short)) as u32).max(size);
+    let (rw, rh) = if w <= h { (size, resized_long) } else { (resized_long, size) };
+
+    let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
+    let resize_err = |source| PreprocessError::Resize { width: w, height: h, source };
+    let mut resizer = Resizer::new();
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    let (resized, left, top) = if resized_long > MAX_RESIZED_SIDE {
+        // Resize just the centre band that the crop keeps (a few pixels' margin for the filter).
+        let keep = f64::from(size + 8) / f64::from(resized_long);
+        let options = if w > h {
+            let band = f64::from(w) * keep;
+            options.crop((f64::from(w) - band) / 2.0, 0.0, band, f64::from(h))
+        } else {
+            let band = f64::from(h) * keep;
+            options.crop(0.0, (f64::from(h) - band) / 2.0, f64::from(w), band)
+        };
+        let mut dst = if w > h { Image::new(size + 8, size, PixelType::U8x3) } else { Image::new(size, size + 8, PixelType::U8x3) };
+        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
+        let (l, t) = if w > h { (4, 0) } else { (0, 4) };
+        (dst, l, t)
+    } else {
+        let mut dst = Image::new(rw, rh, PixelType::U8x3);
+        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
+        (dst, (rw - size) / 2, (rh - size) / 2)
+    };
+
+    let stride = resized.width() as usize * 3;
+    let plane = (size * size) as usize;
+    let pixels = resized.buffer();
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * spec.std[c]));
+    let shift: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
+    for y in 0..size as usize {
+        let row = &pixels[(top as usize + y) * stride + left as usize * 3..];
+        for x in 0..size as usize {
+            for c in 0..3 {
+                out[c * plane + y * size as usize + x] = f32::from(row[x * 3 + c]) * scale[c] - shift[c];
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_refused() {
+        assert!(matches!(decode(&[], DecodeLimits::default()), Err(DecodeError::Empty)));
+    }
+
+    #[test]
+    fn text_is_not_an_image() {
+        assert!(matches!(decode(b"hello, world", DecodeLimits::default()), Err(DecodeError::UnknownFormat)));
+    }
+
+    #[test]
+    fn header_declaring_huge_image_is_refused_before_decoding() {
+        let mut png = Vec::new();
+        RgbImage::new(4, 4).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        let limits = DecodeLimits { max_pixels: 10, ..Default::default() };
+        assert!(matches!(decode(&png, limits), Err(DecodeError::TooLarge { width: 4, height: 4, .. })));
+    }
+
+    #[test]
+    fn uniform_image_normalizes_to_the_expected_constant() {
+        let spec = ImageSpec::clip(224);
+        let img = RgbImage::from_pixel(300, 500, image::Rgb([255, 0, 128]));
+        let mut out = vec![0.0; 3 * 224 * 224];
+        clip_tensor(&img, &spec, &mut out).unwrap();
+        let plane = 224 * 224;
+        for (c, value) in [255.0f32, 0.0, 128.0].into_iter().enumerate() {
+            let expected = (value / 255.0 - spec.mean[c]) / spec.std[c];
+            assert!((out[c * plane + 1234] - expected).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn extreme_panorama_is_cropped_not_blown_up() {
+        let spec = ImageSpec::clip(224);
+        let img = RgbImage::from_pixel(20_000, 3, image::Rgb([10, 200, 30]));
+        let mut out = vec![0.0; 3 * 224 * 224];
+        clip_tensor(&img, &spec, &mut out).unwrap();
+        let expected = (200.0 / 255.0 - spec.mean[1]) / spec.std[1];
+        assert!((out[224 * 224 + 5000] - expected).abs() < 1e-3);
+    }
+}

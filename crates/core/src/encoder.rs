@@ -1,0 +1,444 @@
+//! The image and text encoders: ONNX Runtime sessions over a model's two graphs, with input and
+//! output names read from the model, L2-normalized outputs, batches that halve when memory runs
+//! out, and optimized graphs cached per model and provider.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ort::ep::ExecutionProviderDispatch;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::models::{ModelLocation, Precision};
+use crate::runtime::{Provider, Runtime};
+use crate::text::{ClipTokenizer, TokenizerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    #[error("cannot load the {role} model {path}")]
+    Load {
+        role: &'static str,
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    #[error("the {role} model {path} does not look like a CLIP encoder: {problem}")]
+    Interface { role: &'static str, path: PathBuf, problem: String },
+    #[error("out of memory running a batch of {batch}")]
+    OutOfMemory {
+        batch: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the {role} encoder failed")]
+    Run {
+        role: &'static str,
+        #[source]
+        source: ort::Error,
+    },
+    #[error("the {role} encoder returned {got} values for {count} inputs of {dims} dimensions")]
+    OutputShape { role: &'static str, got: usize, count: usize, dims: usize },
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+}
+
+/// How the encoders run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncoderOptions {
+    /// ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime decide.
+    pub threads: usize,
+    /// Images per encoder call; `None` picks by provider.
+    pub batch_size: Option<usize>,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        EncoderOptions { threads: 0, batch_size: None }
+    }
+}
+
+/// Images per call when not configured: measured knee on CPU; GPUs want larger batches.
+pub fn default_batch_size(provider: Provider) -> usize {
+    if provider.is_gpu() { 32 } else { 8 }
+}
+
+pub struct Encoders {
+    pub image: ImageEncoder,
+    pub text: TextEncoder,
+    pub provider: Provider,
+    pub precision: Precision,
+    pub batch_size: usize,
+}
+
+impl Encoders {
+    pub fn load(
+        runtime: &Arc<Runtime>,
+        model: &ModelLocation,
+        precision: Precision,
+        cache_dir: &Path,
+        options: EncoderOptions,
+    ) -> Result<Self, EncoderError> {
+        let manifest = &model.manifest;
+        let variant_err = |problem: String| EncoderError::Interface { role: "model", path: model.dir.clone(), problem };
+        let variant = manifest.variant(precision).map_err(|e| variant_err(e.to_string()))?;
+        let cache = cache_dir.join("ort").join(&manifest.id);
+        let vision_path = model.path_of(&variant.vision);
+        let (vision, provider) = open_session(runtime, "vision", &vision_path, &cache, options.threads)?;
+        let text_path = model.path_of(&variant.text);
+        let (text, _) = open_session(runtime, "text", &text_path, &cache, options.threads)?;
+        let tokenizer = ClipTokenizer::from_file(
+            &model.path_of(&manifest.text.tokenizer),
+            manifest.text.context_length,
+            manifest.text.pad_id,
+        )?;
+        Ok(Encoders {
+            image: ImageEncoder::new(vision, &vision_path, manifest.image.size, manifest.dims)?,
+            text: TextEncoder::new(text, &text_path, tokenizer, manifest.dims)?,
+            provider,
+            precision,
+            batch_size: options.batch_size.unwrap_or_else(|| default_batch_size(provider)).max(1),
+        })
+    }
+}
+
+fn gpu_providers() -> Vec<(Provider, ExecutionProviderDispatch)> {
+    #[allow(unused_mut)]
+    let mut providers = Vec::new();
+    #[cfg(feature = "cuda")]
+    providers.push((Provider::Cuda, ort::ep::CUDA::default().build().error_on_failure()));
+    #[cfg(feature = "directml")]
+    providers.push((Provider::DirectMl, ort::ep::DirectML::default().build().error_on_failure()));
+    providers
+}
+
+/// Opens a session on the first provider that works, CPU last. The graph ONNX Runtime optimized
+/// is cached, keyed by the source file's size and time and the provider, so the next start skips
+/// the optimization passes.
+fn open_session(
+    runtime: &Arc<Runtime>,
+    role: &'static str,
+    path: &Path,
+    cache: &Path,
+    threads: usize,
+) -> Result<(Session, Provider), EncoderError> {
+    let load_err = |source| EncoderError::Load { role, path: path.to_path_buf(), source };
+    let mut candidates: Vec<(Provider, Option<ExecutionProviderDispatch>)> =
+        gpu_providers().into_iter().map(|(p, ep)| (p, Some(ep))).collect();
+    candidates.push((Provider::Cpu, None));
+    let mut last_err = None;
+    for (provider, ep) in candidates {
+        let cached = cached_graph_path(cache, path, provider);
+        let attempt = (|| -> Result<Session, ort::Error> {
+            if let Some(cached) = cached.as_ref().filter(|c| c.is_file()) {
+                let mut builder =
+                    session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::Disable)?;
+                match builder.commit_from_file(cached) {
+                    Ok(session) => return Ok(session),
+                    Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
+                }
+            }
+            let mut builder =
+                session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::All)?;
+            let tmp = cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
+            if let Some(tmp) = &tmp {
+                builder = builder.with_optimized_model_path(tmp)?;
+            }
+            let session = builder.commit_from_file(path)?;
+            if let (Some(tmp), Some(cached)) = (&tmp, &cached) {
+                if let Err(err) = fs::rename(tmp, cached) {
+                    tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
+                }
+            }
+            Ok(session)
+        })();
+        match attempt {
+            Ok(session) => return Ok((session, provider)),
+            Err(err) if provider != Provider::Cpu => {
+                tracing::warn!("{} unavailable for the {role} model, trying the next provider: {err}", provider.name());
+                last_err = Some(err);
+            }
+            Err(err) => return Err(load_err(err)),
+        }
+    }
+    Err(load_err(last_err.unwrap_or_else(|| ort::Error::new("no execution provider could load the model"))))
+}
+
+fn session_builder(
+    runtime: &Runtime,
+    threads: usize,
+    ep: Option<ExecutionProviderDispatch>,
+) -> Result<ort::session::builder::SessionBuilder, ort::Error> {
+    let mut builder = Session::builder(&runtime.env)?;
+    if threads > 0 {
+        builder = builder.with_intra_threads(threads)?;
+    }
+    if let Some(ep) = ep {
+        builder = builder.with_execution_providers([ep])?;
+    }
+    Ok(builder)
+}
+
+fn cached_graph_path(cache: &Path, source: &Path, provider: Provider) -> Option<PathBuf> {
+    let meta = fs::metadata(source).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let stem = source.file_stem()?.to_str()?;
+    Some(cache.join(format!("{stem}-{}-{}-{mtime}.ort.onnx", provider.name(), meta.len())))
+}
+
+/// The output that carries the embedding: the conventional name if present, else the only
+/// rank-2 float output.
+fn embedding_output(session: &Session, preferred: &str) -> Option<String> {
+    let outputs = session.outputs();
+    if let Some(o) = outputs.iter().find(|o| o.name() == preferred) {
+        return Some(o.name().to_string());
+    }
+    let mut rank2 = outputs.iter().filter(|o| {
+        matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2)
+    });
+    match (rank2.next(), rank2.next()) {
+        (Some(o), None) => Some(o.name().to_string()),
+        _ => None,
+    }
+}
+
+pub struct ImageEncoder {
+    session: Mutex<Session>,
+    input: String,
+    output: String,
+    size: u32,
+    dims: usize,
+}
+
+impl ImageEncoder {
+    fn new(session: Session, path: &Path, size: u32, dims: usize) -> Result<Self, EncoderError> {
+        let problem = |p: &str| EncoderError::Interface { role: "vision", path: path.into(), problem: p.into() };
+        let input = session
+            .inputs()
+            .iter()
+            .find(|i| matches!(i.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 4))
+            .map(|i| i.name().to_string())
+            .ok_or_else(|| problem("no float input of shape [batch, 3, height, width]"))?;
+        if session.inputs().len() != 1 {
+            return Err(problem("expected exactly one input"));
+        }
+        let output = embedding_output(&session, "image_embeds").ok_or_else(|| problem("no embedding output"))?;
+        Ok(ImageEncoder { session: Mutex::new(session), input, output, size, dims })
+    }
+
+    /// Floats of one preprocessed image.
+    pub fn item_len(&self) -> usize {
+        3 * self.size as usize * self.size as usize
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+}
+
+/// A vision encoder as the batching logic sees it; tests substitute a fault-injecting one.
+pub trait BatchEncoder {
+    /// Floats per preprocessed item.
+    fn item_len(&self) -> usize;
+    /// Embeds `pixels.len() / item_len()` items, L2-normalized.
+    fn encode_batch(&self, pixels: &[f32]) -> Result<Vec<Vec<f32>>, EncoderError>;
+}
+
+impl BatchEncoder for ImageEncoder {
+    fn item_len(&self) -> usize {
+        ImageEncoder::item_len(self)
+    }
+
+    fn encode_batch(&self, pixels: &[f32]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let count = pixels.len() / self.item_len();
+        let s = self.size as usize;
+        let run_err = |source| EncoderError::Run { role: "vision", source };
+        let tensor = TensorRef::from_array_view(([count, 3, s, s], pixels)).map_err(run_err)?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(|source| classify_run_error(source, "vision", count))?;
+        let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
+        split_normalized(values, count, self.dims, "vision")
+    }
+}
+
+fn classify_run_error(source: ort::Error, role: &'static str, batch: usize) -> EncoderError {
+    let message = source.to_string().to_ascii_lowercase();
+    let oom = ["out of memory", "failed to allocate", "bad_alloc", "bad allocation", "alloc_failed", "outofmemory"];
+    if oom.iter().any(|m| message.contains(m)) {
+        EncoderError::OutOfMemory { batch, source: Box::new(source) }
+    } else {
+        EncoderError::Run { role, source }
+    }
+}
+
+fn split_normalized(values: &[f32], count: usize, dims: usize, role: &'static str) -> Result<Vec<Vec<f32>>, EncoderError> {
+    if values.len() != count * dims {
+        return Err(EncoderError::OutputShape { role, got: values.len(), count, dims });
+    }
+    Ok(values.chunks_exact(dims).map(|v| normalized(v.to_vec())).collect())
+}
+
+/// Scales a vector to unit length; a zero vector stays zero (it matches nothing).
+pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// Encodes `pixels` (whole items) in batches of at most `batch`. A batch that runs out of
+/// memory is retried at half the size, down to one item, so no photo is lost. Returns the
+/// embeddings in input order and the batch size that worked.
+pub fn encode_in_batches(
+    encoder: &dyn BatchEncoder,
+    pixels: &[f32],
+    mut batch: usize,
+) -> Result<(Vec<Vec<f32>>, usize), EncoderError> {
+    let item = encoder.item_len();
+    let count = pixels.len() / item;
+    let mut out = Vec::with_capacity(count);
+    let mut start = 0;
+    while start < count {
+        let n = batch.min(count - start);
+        match encoder.encode_batch(&pixels[start * item..(start + n) * item]) {
+            Ok(vectors) => {
+                out.extend(vectors);
+                start += n;
+            }
+            Err(EncoderError::OutOfMemory { batch: failed, source }) if n > 1 => {
+                batch = (n / 2).max(1);
+                tracing::warn!("out of memory at batch {failed}, retrying at {batch}: {source}");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((out, batch))
+}
+
+pub struct TextEncoder {
+    session: Mutex<Session>,
+    ids_input: String,
+    mask_input: Option<String>,
+    output: String,
+    tokenizer: ClipTokenizer,
+    dims: usize,
+}
+
+impl TextEncoder {
+    fn new(session: Session, path: &Path, tokenizer: ClipTokenizer, dims: usize) -> Result<Self, EncoderError> {
+        let problem = |p: &str| EncoderError::Interface { role: "text", path: path.into(), problem: p.into() };
+        let int_inputs: Vec<String> = session
+            .inputs()
+            .iter()
+            .filter(|i| matches!(i.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, .. }))
+            .map(|i| i.name().to_string())
+            .collect();
+        if int_inputs.len() != session.inputs().len() || int_inputs.is_empty() || int_inputs.len() > 2 {
+            return Err(problem("expected int64 inputs: input_ids and optionally attention_mask"));
+        }
+        let ids_input = int_inputs
+            .iter()
+            .find(|n| n.as_str() == "input_ids")
+            .or_else(|| int_inputs.iter().find(|n| !n.contains("mask")))
+            .cloned()
+            .ok_or_else(|| problem("no input_ids input"))?;
+        let mask_input = int_inputs.iter().find(|n| **n != ids_input).cloned();
+        let output = embedding_output(&session, "text_embeds").ok_or_else(|| problem("no embedding output"))?;
+        Ok(TextEncoder { session: Mutex::new(session), ids_input, mask_input, output, tokenizer, dims })
+    }
+
+    /// Embeds each text, L2-normalized.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let len = self.tokenizer.context_length();
+        let mut ids = Vec::with_capacity(texts.len() * len);
+        let mut mask = Vec::with_capacity(texts.len() * len);
+        for text in texts {
+            let tokens = self.tokenizer.encode(text)?;
+            ids.extend(tokens.ids);
+            mask.extend(tokens.mask);
+        }
+        let run_err = |source| EncoderError::Run { role: "text", source };
+        let shape = [texts.len(), len];
+        let ids_tensor = TensorRef::from_array_view((shape, ids.as_slice())).map_err(run_err)?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = match &self.mask_input {
+            Some(mask_name) => {
+                let mask_tensor = TensorRef::from_array_view((shape, mask.as_slice())).map_err(run_err)?;
+                session.run(ort::inputs![self.ids_input.as_str() => ids_tensor, mask_name.as_str() => mask_tensor])
+            }
+            None => session.run(ort::inputs![self.ids_input.as_str() => ids_tensor]),
+        }
+        .map_err(|source| classify_run_error(source, "text", texts.len()))?;
+        let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
+        split_normalized(values, texts.len(), self.dims, "text")
+    }
+
+    pub fn tokenizer(&self) -> &ClipTokenizer {
+        &self.tokenizer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Fails any batch larger than `max_ok` as if memory ran out; embeds item i as [i].
+    struct FlakyEncoder {
+        max_ok: usize,
+        calls: RefCell<Vec<usize>>,
+    }
+
+    impl BatchEncoder for FlakyEncoder {
+        fn item_len(&self) -> usize {
+            2
+        }
+
+        fn encode_batch(&self, pixels: &[f32]) -> Result<Vec<Vec<f32>>, EncoderError> {
+            let n = pixels.len() / 2;
+            self.calls.borrow_mut().push(n);
+            if n > self.max_ok {
+                return Err(EncoderError::OutOfMemory { batch: n, source: "Failed to allocate memory".into() });
+            }
+            Ok(pixels.chunks(2).map(|c| vec![c[0]]).collect())
+        }
+    }
+
+    #[test]
+    fn out_of_memory_batch_is_retried_at_half_size_losing_nothing() {
+        let encoder = FlakyEncoder { max_ok: 2, calls: RefCell::new(Vec::new()) };
+        let pixels: Vec<f32> = (0..11).flat_map(|i| [i as f32, 0.0]).collect();
+        let (vectors, batch) = encode_in_batches(&encoder, &pixels, 8).unwrap();
+        assert_eq!(vectors, (0..11).map(|i| vec![i as f32]).collect::<Vec<_>>());
+        assert_eq!(batch, 2);
+        assert_eq!(encoder.calls.borrow()[..3], [8, 4, 2]);
+    }
+
+    #[test]
+    fn other_failures_are_not_retried() {
+        struct Broken;
+        impl BatchEncoder for Broken {
+            fn item_len(&self) -> usize {
+                1
+            }
+            fn encode_batch(&self, _: &[f32]) -> Result<Vec<Vec<f32>>, EncoderError> {
+                Err(EncoderError::OutputShape { role: "vision", got: 0, count: 1, dims: 1 })
+            }
+        }
+        assert!(encode_in_batches(&Broken, &[0.0; 4], 4).is_err());
+    }
+
+    #[test]
+    fn zero_vector_stays_zero_when_normalized() {
+        assert_eq!(normalized(vec![0.0, 0.0]), vec![0.0, 0.0]);
+        assert_eq!(normalized(vec![3.0, 4.0]), vec![0.6, 0.8]);
+    }
+}

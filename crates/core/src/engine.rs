@@ -1,0 +1,477 @@
+//! The engine: one opened library with its model, encoders and vector index. The CLI, the
+//! desktop app and the server call only this.
+
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lru::LruCache;
+
+use crate::api::{IndexStatus, IndexSummary, ModelStatus, Progress, SearchHit, Status};
+use crate::catalog::{Catalog, CatalogError, Folder};
+use crate::decode::DecodeLimits;
+use crate::download::{self, DownloadError, DownloadProgress};
+use crate::encoder::{EncoderError, EncoderOptions, Encoders};
+use crate::index::{IndexError, OpenOutcome, Quantization, VectorIndex};
+use crate::indexer::{IndexRun, IndexerError};
+use crate::library::{Access, Library, LibraryError};
+use crate::models::{self, ModelChoice, ModelError, ModelLocation, Precision, VerifiedStamps};
+use crate::query::{QueryError, SearchQuery, Term};
+use crate::runtime::{self, Provider, RuntimeError};
+
+/// Every way an engine operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("photo {0} is not in the library")]
+    UnknownPhoto(i64),
+    #[error("folder {0} is not in the library")]
+    UnknownFolder(PathBuf),
+    #[error("folder {path} cannot be used")]
+    BadFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use {path} as a query image: {reason}")]
+    QueryImage { path: PathBuf, reason: String },
+    #[error("the library was opened read-only")]
+    ReadOnly,
+}
+
+impl From<IndexerError> for Error {
+    fn from(e: IndexerError) -> Self {
+        match e {
+            IndexerError::Catalog(e) => Error::Catalog(e),
+            IndexerError::Index(e) => Error::Index(e),
+            IndexerError::Encoder(e) => Error::Encoder(e),
+        }
+    }
+}
+
+/// What kind of failure, for interfaces that react to it (offer a download, explain an install).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    ModelMissing,
+    ModelInvalid,
+    RuntimeMissing,
+    LibraryInUse,
+    BadRequest,
+    NotFound,
+    Offline,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Model(ModelError::Missing { .. }) => ErrorKind::ModelMissing,
+            Error::Model(ModelError::Unknown(_)) => ErrorKind::NotFound,
+            Error::Model(_) | Error::Encoder(EncoderError::Interface { .. } | EncoderError::Load { .. }) => {
+                ErrorKind::ModelInvalid
+            }
+            Error::Runtime(_) => ErrorKind::RuntimeMissing,
+            Error::Library(LibraryError::InUse { .. }) => ErrorKind::LibraryInUse,
+            Error::Query(_) | Error::QueryImage { .. } | Error::BadFolder { .. } | Error::ReadOnly => ErrorKind::BadRequest,
+            Error::UnknownPhoto(_) | Error::UnknownFolder(_) => ErrorKind::NotFound,
+            Error::Download(DownloadError::Unreachable { .. }) => ErrorKind::Offline,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to open an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub library: PathBuf,
+    pub model: ModelChoice,
+    pub access: Access,
+    pub quantization: Quantization,
+    pub encoder: EncoderOptions,
+    /// Threads decoding photos while indexing; 0 means one per core.
+    pub decode_threads: usize,
+    pub limits: DecodeLimits,
+}
+
+impl EngineOptions {
+    pub fn new(library: PathBuf, model: ModelChoice, access: Access) -> Self {
+        EngineOptions {
+            library,
+            model,
+            access,
+            quantization: Quantization::default(),
+            encoder: EncoderOptions::default(),
+            decode_threads: 0,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+const TEXT_CACHE_ENTRIES: usize = 512;
+
+pub struct Engine {
+    library: Library,
+    options: EngineOptions,
+    catalog: Mutex<Catalog>,
+    model: ModelLocation,
+    encoders: Mutex<Option<Arc<Encoders>>>,
+    index: Mutex<Option<Arc<Mutex<VectorIndex>>>>,
+    text_cache: Mutex<LruCache<String, Vec<f32>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere never leaves these values half-updated in a way that matters more than
+    // refusing every later request would.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// Opens the library (taking the writer lock for `Access::Write`) and finds the model's
+    /// manifest. Model files, ONNX Runtime and the vector index are loaded when first needed.
+    pub fn open(options: EngineOptions) -> Result<Self> {
+        let library = Library::open(&options.library, options.access)?;
+        let catalog = Catalog::open(&library.catalog_path())?;
+        let model = ModelLocation::find(&options.model, &library.models_dir())?;
+        Ok(Engine {
+            library,
+            catalog: Mutex::new(catalog),
+            model,
+            encoders: Mutex::new(None),
+            index: Mutex::new(None),
+            text_cache: Mutex::new(LruCache::new(NonZeroUsize::new(TEXT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN))),
+            options,
+        })
+    }
+
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    pub fn model(&self) -> &ModelLocation {
+        &self.model
+    }
+
+    fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        lock(&self.catalog)
+    }
+
+    fn require_write(&self) -> Result<()> {
+        if self.library.access() == Access::Write { Ok(()) } else { Err(Error::ReadOnly) }
+    }
+
+    fn stamps_path(&self) -> PathBuf {
+        self.library.cache_dir().join("verified.json")
+    }
+
+    /// The precision to run: the GPU default when a GPU provider is available and its files are
+    /// pinned, else the CPU default.
+    fn precision(&self) -> Precision {
+        let manifest = &self.model.manifest;
+        if gpu_available() && manifest.default_gpu != manifest.default_cpu {
+            let pinned = manifest
+                .files_for(manifest.default_gpu)
+                .is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
+            if pinned {
+                return manifest.default_gpu;
+            }
+            tracing::warn!("{} is not pinned for {}; using {}", manifest.default_gpu, manifest.id, manifest.default_cpu);
+        }
+        manifest.default_cpu
+    }
+
+    /// Checks the model's files against their pins (cached by size and time).
+    pub fn verify_model(&self) -> Result<Precision> {
+        let precision = self.precision();
+        let mut stamps = VerifiedStamps::load(&self.stamps_path());
+        let result = models::verify(&self.model, precision, &mut stamps);
+        stamps.save(&self.stamps_path());
+        result?;
+        Ok(precision)
+    }
+
+    /// The encoders, loaded on first use: verifies the model, loads ONNX Runtime, opens sessions.
+    pub fn encoders(&self) -> Result<Arc<Encoders>> {
+        let mut slot = lock(&self.encoders);
+        if let Some(encoders) = slot.as_ref() {
+            return Ok(encoders.clone());
+        }
+        let precision = self.verify_model()?;
+        let runtime = runtime::load(&self.library.runtime_dir())?;
+        let encoders =
+            Arc::new(Encoders::load(&runtime, &self.model, precision, &self.library.cache_dir(), self.options.encoder)?);
+        tracing::info!(
+            "model {} ({}) on {}, batch {}",
+            self.model.manifest.id,
+            encoders.precision,
+            encoders.provider.name(),
+            encoders.batch_size
+        );
+        *slot = Some(encoders.clone());
+        Ok(encoders)
+    }
+
+    /// The vector index of the current model, opened (or rebuilt from the catalog) on first use.
+    fn vector_index(&self) -> Result<Arc<Mutex<VectorIndex>>> {
+        let mut slot = lock(&self.index);
+        if let Some(index) = slot.as_ref() {
+            return Ok(index.clone());
+        }
+        let manifest = &self.model.manifest;
+        let catalog = self.catalog();
+        let path = self.library.index_path(&manifest.id);
+        let (index, outcome) = VectorIndex::open(&path, &manifest.id, manifest.dims, self.options.quantization, &catalog)?;
+        if matches!(outcome, OpenOutcome::Rebuilt(_)) && self.library.access() == Access::Write {
+            index.save(catalog.generation()?)?;
+        }
+        let index = Arc::new(Mutex::new(index));
+        *slot = Some(index.clone());
+        Ok(index)
+    }
+
+    pub fn folders(&self) -> Result<Vec<Folder>> {
+        Ok(self.catalog().folders()?)
+    }
+
+    /// Remembers a folder (absolute, resolved) for indexing.
+    pub fn add_folder(&self, path: &Path) -> Result<Folder> {
+        self.require_write()?;
+        let resolved = path.canonicalize().map_err(|source| Error::BadFolder { path: path.into(), source })?;
+        if !resolved.is_dir() {
+            return Err(Error::BadFolder { path: path.into(), source: std::io::Error::other("not a folder") });
+        }
+        Ok(self.catalog().add_folder(&resolved)?)
+    }
+
+    /// Forgets a folder and its photos (the files on disk are untouched).
+    pub fn remove_folder(&self, path: &Path) -> Result<u64> {
+        self.require_write()?;
+        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let folder = {
+            let catalog = self.catalog();
+            match catalog.folder(&resolved)? {
+                Some(f) => f,
+                None => catalog.folder(path)?.ok_or_else(|| Error::UnknownFolder(path.into()))?,
+            }
+        };
+        let removed = self.catalog().remove_folder(folder.id)?;
+        let index = self.vector_index()?;
+        let mut index = lock(&index);
+        for id in &removed {
+            index.remove(*id)?;
+        }
+        index.save(self.catalog().generation()?)?;
+        Ok(removed.len() as u64)
+    }
+
+    /// Adds `paths` as folders (if any), then indexes them, or every folder when none is given.
+    pub fn index(&self, paths: &[PathBuf], progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary> {
+        self.require_write()?;
+        let folders = if paths.is_empty() {
+            self.folders()?
+        } else {
+            paths.iter().map(|p| self.add_folder(p)).collect::<Result<Vec<_>>>()?
+        };
+        let encoders = self.encoders()?;
+        let index = self.vector_index()?;
+        let threads = match self.options.decode_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let run = IndexRun {
+            catalog: &self.catalog,
+            index: &index,
+            encoder: &encoders.image,
+            spec: &self.model.manifest.image,
+            model_id: &self.model.manifest.id,
+            batch_size: encoders.batch_size,
+            decode_threads: threads,
+            limits: self.options.limits,
+        };
+        Ok(run.run(&folders, progress)?)
+    }
+
+    /// Embeds a text query, through a cache of recent queries.
+    pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
+        if let Some(v) = lock(&self.text_cache).get(text) {
+            return Ok(v.clone());
+        }
+        let encoders = self.encoders()?;
+        let vector = encoders.text.embed(&[text])?.pop().ok_or(EncoderError::OutputShape {
+            role: "text",
+            got: 0,
+            count: 1,
+            dims: self.model.manifest.dims,
+        })?;
+        lock(&self.text_cache).put(text.to_string(), vector.clone());
+        Ok(vector)
+    }
+
+    /// Embeds an image file (indexed or not).
+    pub fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>> {
+        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits)
+            .map_err(|reason| Error::QueryImage { path: path.into(), reason })?;
+        let encoders = self.encoders()?;
+        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
+        vectors.pop().ok_or_else(|| Error::QueryImage { path: path.into(), reason: "no embedding".into() })
+    }
+
+    /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
+    /// returns the best photos first. Photos used as query terms are left out of the results.
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        let dims = self.model.manifest.dims;
+        let mut combined = vec![0.0f32; dims];
+        let mut exclude = HashSet::new();
+        for term in &query.terms {
+            let vector = match &term.term {
+                Term::Text(text) => self.embed_text(text)?,
+                Term::ImageFile(path) => self.embed_image_file(path)?,
+                Term::Photo(id) => {
+                    exclude.insert(*id);
+                    self.catalog().vector(*id, &self.model.manifest.id)?.ok_or(Error::UnknownPhoto(*id))?
+                }
+            };
+            for (c, v) in combined.iter_mut().zip(vector) {
+                *c += term.weight * v;
+            }
+        }
+        let combined = crate::encoder::normalized(combined);
+        let allowed = if query.filter.is_empty() {
+            None
+        } else {
+            let mut ids: HashSet<i64> = self.catalog().filter_ids(&query.filter)?.into_iter().collect();
+            ids.retain(|id| !exclude.contains(id));
+            Some(ids)
+        };
+        let index = self.vector_index()?;
+        let scored = lock(&index).search(&combined, query.limit + exclude.len(), allowed.as_ref())?;
+        let scored: Vec<_> = scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect();
+        let ids: Vec<i64> = scored.iter().map(|(id, _)| *id).collect();
+        let paths = self.catalog().paths(&ids)?;
+        Ok(scored
+            .into_iter()
+            .filter_map(|(id, score)| paths.get(&id).map(|path| SearchHit { id, path: path.clone(), score }))
+            .collect())
+    }
+
+    /// The photo id of an indexed file, if it is in the library.
+    pub fn photo_id(&self, path: &Path) -> Result<Option<i64>> {
+        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        Ok(self.catalog().photo_id_by_path(&resolved)?)
+    }
+
+    pub fn failures(&self) -> Result<Vec<crate::api::FailedPhoto>> {
+        Ok(self.catalog().failures()?)
+    }
+
+    /// Counts, model state, the provider in use (loading the encoders to know it), index size.
+    pub fn status(&self) -> Result<Status> {
+        let (photos, folders) = {
+            let catalog = self.catalog();
+            (catalog.counts()?, catalog.folders()?.into_iter().map(|f| f.path).collect())
+        };
+        let manifest = &self.model.manifest;
+        let (provider, model_problem, runtime_problem, precision) = match self.encoders() {
+            Ok(e) => (Some(e.provider.name().to_string()), None, None, e.precision),
+            Err(err @ Error::Runtime(_)) => (None, None, Some(err.to_string()), self.precision()),
+            Err(err) => {
+                // The model is unusable, but the runtime may still be fine: report what it would run on.
+                let provider = runtime::load(&self.library.runtime_dir()).ok().map(|_| self.provider_without_model());
+                (provider.map(|p| p.name().to_string()), Some(err.to_string()), None, self.precision())
+            }
+        };
+        let index_path = self.library.index_path(&manifest.id);
+        let vectors = self.catalog().vector_count(&manifest.id)?;
+        Ok(Status {
+            library: self.library.root().to_path_buf(),
+            photos,
+            folders,
+            model: ModelStatus {
+                id: manifest.id.clone(),
+                name: manifest.name.clone(),
+                precision: precision.to_string(),
+                dir: self.model.dir.clone(),
+                problem: model_problem,
+            },
+            provider,
+            runtime_problem,
+            index: IndexStatus { vectors, file_bytes: std::fs::metadata(index_path).map_or(0, |m| m.len()) },
+        })
+    }
+
+    fn provider_without_model(&self) -> Provider {
+        if gpu_available() { gpu_provider() } else { Provider::Cpu }
+    }
+
+    /// Downloads the model's files for its precision into the library, with progress per file
+    /// (`index`, `count`, file path, bytes). Files already present and valid are kept.
+    pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress)) -> Result<()> {
+        self.require_write()?;
+        let precision = self.precision();
+        let files = self.model.manifest.files_for(precision)?;
+        let mut stamps = VerifiedStamps::load(&self.stamps_path());
+        let count = files.len();
+        let result = (|| {
+            for (i, spec) in files.into_iter().enumerate() {
+                let dest = self.model.path_of(&spec.path);
+                if models::verify_file(&dest, spec, &mut stamps).is_ok() {
+                    continue;
+                }
+                match models::BUNDLED.iter().find(|(id, path, _)| *id == self.model.manifest.id && Path::new(path) == spec.path) {
+                    Some((_, _, bytes)) => {
+                        if let Some(parent) = dest.parent() {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|source| DownloadError::Write { path: parent.into(), source })?;
+                        }
+                        crate::fsio::write_atomic(&dest, bytes)
+                            .map_err(|source| DownloadError::Write { path: dest.clone(), source })?;
+                    }
+                    None => download::fetch_file(spec, &dest, &mut |p| progress(i, count, &spec.path, p))?,
+                }
+                models::verify_file(&dest, spec, &mut stamps)?;
+            }
+            Ok(())
+        })();
+        stamps.save(&self.stamps_path());
+        result
+    }
+}
+
+fn gpu_provider() -> Provider {
+    if cfg!(feature = "cuda") { Provider::Cuda } else { Provider::DirectMl }
+}
+
+/// Whether a GPU execution provider compiled into this build is usable here.
+fn gpu_available() -> bool {
+    #[allow(unused_mut)]
+    let mut available = false;
+    #[cfg(feature = "cuda")]
+    {
+        use ort::ep::ExecutionProvider;
+        available |= ort::ep::CUDA::default().is_available().unwrap_or(false);
+    }
+    #[cfg(feature = "directml")]
+    {
+        use ort::ep::ExecutionProvider;
+        available |= ort::ep::DirectML::default().is_available().unwrap_or(false);
+    }
+    available
+}

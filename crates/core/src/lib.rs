@@ -1,0 +1,23 @@
+//! Photo Search core: finds photos by meaning. A catalog (SQLite) of the user's photo folders,
+//! CLIP-style encoders run by ONNX Runtime, a usearch vector index, and search over them.
+//! No UI and no HTTP here: the CLI, the desktop app and the server are thin shells over
+//! [`engine::Engine`].
+
+pub mod api;
+pub mod catalog;
+pub mod decode;
+pub mod download;
+pub mod encoder;
+pub mod fsio;
+pub mod index;
+pub mod library;
+pub mod metadata;
+pub mod models;
+pub mod query;
+pub mod runtime;
+pub mod scan;
+pub mod text;
+pub mod engine;
+pub mod indexer;
+
+pub use engine::{Engine, EngineOptions, Error, ErrorKind};

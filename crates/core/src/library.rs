@@ -1,0 +1,150 @@
+//! The library folder: where the catalog, the vector indexes, downloaded models and caches live,
+//! and the writer lock that keeps a second process from writing the same library.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the default library folder.
+pub const LIBRARY_ENV: &str = "PHOTO_SEARCH_LIBRARY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("this platform has no data directory; pass --library DIR or set {LIBRARY_ENV}")]
+    NoDataDir,
+    #[error("cannot create the library folder {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("library {path} is in use by PID {pid}; stop that process or choose another --library")]
+    InUse { path: PathBuf, pid: String },
+    #[error("cannot lock the library {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Whether this process will write the library. Only one writer at a time; readers are free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// An opened library folder. A writer holds an exclusive OS lock for as long as it lives; the
+/// OS drops the lock when the process dies, so a crash never leaves the library locked.
+#[derive(Debug)]
+pub struct Library {
+    root: PathBuf,
+    access: Access,
+    _writer_lock: Option<File>,
+}
+
+impl Library {
+    /// The platform data directory, e.g. `~/.local/share/photo-search`.
+    pub fn default_root() -> Result<PathBuf, LibraryError> {
+        dirs::data_dir().map(|d| d.join("photo-search")).ok_or(LibraryError::NoDataDir)
+    }
+
+    pub fn open(root: &Path, access: Access) -> Result<Self, LibraryError> {
+        for dir in [root.to_path_buf(), root.join("index"), root.join("models"), root.join("cache")] {
+            fs::create_dir_all(&dir).map_err(|source| LibraryError::Create { path: dir.clone(), source })?;
+        }
+        // Absolute from here on: paths are shown to people and stored by other components.
+        let root = root.canonicalize().map_err(|source| LibraryError::Create { path: root.to_path_buf(), source })?;
+        let root = root.as_path();
+        let lock = match access {
+            Access::Write => Some(take_writer_lock(root)?),
+            Access::Read => None,
+        };
+        Ok(Library { root: root.to_path_buf(), access, _writer_lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.root.join("catalog.sqlite")
+    }
+
+    /// One vector index file per model: vectors of two models never share an index.
+    pub fn index_path(&self, model_id: &str) -> PathBuf {
+        self.root.join("index").join(format!("{model_id}.usearch"))
+    }
+
+    /// Downloaded models, one folder per model id.
+    pub fn models_dir(&self) -> PathBuf {
+        self.root.join("models")
+    }
+
+    /// Where a user may drop an ONNX Runtime library for this library's use.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.root.join("runtime")
+    }
+
+    /// Rebuildable data: optimized graphs, checksum stamps.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+}
+
+fn take_writer_lock(root: &Path) -> Result<File, LibraryError> {
+    let path = root.join("writer.lock");
+    let lock_err = |source| LibraryError::Lock { path: path.clone(), source };
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(lock_err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            // The holder wrote its PID when it took the lock; an unreadable file still means "in use".
+            if file.read_to_string(&mut pid).is_err() || pid.trim().is_empty() {
+                pid = "unknown".into();
+            }
+            return Err(LibraryError::InUse { path: root.to_path_buf(), pid: pid.trim().to_string() });
+        }
+        Err(TryLockError::Error(source)) => return Err(lock_err(source)),
+    }
+    file.set_len(0).map_err(lock_err)?;
+    file.rewind().map_err(lock_err)?;
+    write!(file, "{}", std::process::id()).map_err(lock_err)?;
+    file.flush().map_err(lock_err)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_writer_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Library::open(dir.path(), Access::Write).unwrap();
+        // Locks are per open file description, so a second open in the same process conflicts too.
+        let err = Library::open(dir.path(), Access::Write).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&format!("in use by PID {}", std::process::id())), "{message}");
+    }
+
+    #[test]
+    fn readers_do_not_need_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _writer = Library::open(dir.path(), Access::Write).unwrap();
+        Library::open(dir.path(), Access::Read).unwrap();
+    }
+
+    #[test]
+    fn lock_is_released_when_the_writer_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Library::open(dir.path(), Access::Write).unwrap());
+        Library::open(dir.path(), Access::Write).unwrap();
+    }
+}

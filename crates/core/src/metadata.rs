@@ -1,0 +1,134 @@
+//! Photo metadata read from EXIF: date taken, camera, GPS position, orientation.
+//! Hostile or broken EXIF never fails a photo; the fields it spoils are simply absent.
+
+use exif::{In, Tag, Value};
+
+/// Facts about a photo kept in the catalog beside its vector.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhotoMeta {
+    /// Upright size in pixels (after EXIF orientation).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Lower-case format name from the file's content (`jpeg`, `png`, ...), not its extension.
+    pub format: Option<String>,
+    /// EXIF DateTimeOriginal as Unix seconds, the camera's wall clock read as UTC
+    /// (EXIF rarely says the time zone).
+    pub taken_at: Option<i64>,
+    pub camera_make: Option<String>,
+    pub camera_model: Option<String>,
+    /// Latitude and longitude in degrees.
+    pub gps: Option<(f64, f64)>,
+    pub orientation: Option<u16>,
+}
+
+/// The EXIF-derived part of [`PhotoMeta`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExifFacts {
+    pub taken_at: Option<i64>,
+    pub camera_make: Option<String>,
+    pub camera_model: Option<String>,
+    pub gps: Option<(f64, f64)>,
+    pub orientation: Option<u16>,
+}
+
+/// Reads what it can from a raw EXIF (TIFF) block.
+pub fn read_exif(raw: Vec<u8>) -> ExifFacts {
+    let exif = match exif::Reader::new().continue_on_error(true).read_raw(raw) {
+        Ok(exif) => exif,
+        Err(exif::Error::PartialResult(partial)) => partial.into_inner().0,
+        Err(err) => {
+            tracing::debug!("unreadable EXIF: {err}");
+            return ExifFacts::default();
+        }
+    };
+    let text = |tag| exif.get_field(tag, In::PRIMARY).and_then(|f| ascii(&f.value));
+    let taken_at = [Tag::DateTimeOriginal, Tag::DateTimeDigitized, Tag::DateTime]
+        .into_iter()
+        .find_map(|tag| text(tag).and_then(|s| parse_exif_datetime(&s)));
+    let orientation = exif
+        .get_field(Tag::Orientation, In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+        .and_then(|o| u16::try_from(o).ok());
+    let coordinate = |value_tag, ref_tag, negative: &str| {
+        let degrees = exif.get_field(value_tag, In::PRIMARY).and_then(|f| dms(&f.value))?;
+        let sign = match text(ref_tag) {
+            Some(r) if r.eq_ignore_ascii_case(negative) => -1.0,
+            _ => 1.0,
+        };
+        Some(sign * degrees)
+    };
+    let gps = match (
+        coordinate(Tag::GPSLatitude, Tag::GPSLatitudeRef, "S"),
+        coordinate(Tag::GPSLongitude, Tag::GPSLongitudeRef, "W"),
+    ) {
+        (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {
+            Some((lat, lon))
+        }
+        _ => None,
+    };
+    ExifFacts {
+        taken_at,
+        camera_make: text(Tag::Make),
+        camera_model: text(Tag::Model),
+        gps,
+        orientation,
+    }
+}
+
+fn ascii(value: &Value) -> Option<String> {
+    let Value::Ascii(parts) = value else { return None };
+    let bytes = parts.first()?;
+    let s = String::from_utf8_lossy(bytes).trim().trim_matches('\0').trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn dms(value: &Value) -> Option<f64> {
+    let Value::Rational(parts) = value else { return None };
+    let part = |i: usize| parts.get(i).filter(|r| r.denom != 0).map(|r| r.to_f64());
+    let degrees = part(0)? + part(1).unwrap_or(0.0) / 60.0 + part(2).unwrap_or(0.0) / 3600.0;
+    degrees.is_finite().then_some(degrees)
+}
+
+/// Parses EXIF's `YYYY:MM:DD HH:MM:SS` into Unix seconds.
+pub fn parse_exif_datetime(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |range: std::ops::Range<usize>| s.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13).unwrap_or(0), num(14..16).unwrap_or(0), num(17..19).unwrap_or(0));
+    if !(1800..=2200).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exif_datetime_is_read_as_utc_seconds() {
+        assert_eq!(parse_exif_datetime("1970:01:01 00:00:00"), Some(0));
+        assert_eq!(parse_exif_datetime("2024:02:29 12:30:15"), Some(1_709_209_815));
+        assert_eq!(parse_exif_datetime("0000:00:00 00:00:00"), None);
+        assert_eq!(parse_exif_datetime("garbage"), None);
+    }
+
+    #[test]
+    fn garbage_exif_yields_no_facts() {
+        assert_eq!(read_exif(b"not a tiff header at all".to_vec()), ExifFacts::default());
+    }
+}

@@ -1,0 +1,293 @@
+//! Search queries as typed values: weighted text and image terms, negatives, and filters,
+//! parsed from what a person types, e.g. `"beach" + "sunset" - "people"`.
+
+use std::path::PathBuf;
+
+use crate::catalog::PhotoFilter;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum QueryError {
+    #[error("empty query")]
+    Empty,
+    #[error("a query needs at least one term that is not negative")]
+    OnlyNegative,
+    #[error("unclosed quote in query")]
+    UnclosedQuote,
+    #[error("an operator '{0}' must be followed by a term")]
+    DanglingOperator(char),
+    #[error("bad weight '{0}': use a positive number, e.g. 2*\"sunset\"")]
+    BadWeight(String),
+    #[error("bad photo id '{0}'")]
+    BadPhotoId(String),
+    #[error("bad date '{0}': use YYYY-MM-DD")]
+    BadDate(String),
+}
+
+/// What one term asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    Text(String),
+    /// An image file, indexed or not.
+    ImageFile(PathBuf),
+    /// A photo of the library, by id.
+    Photo(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedTerm {
+    pub term: Term,
+    /// Negative for terms to move away from.
+    pub weight: f32,
+}
+
+/// A complete search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub terms: Vec<WeightedTerm>,
+    pub filter: PhotoFilter,
+    pub limit: usize,
+}
+
+impl SearchQuery {
+    pub fn new(terms: Vec<WeightedTerm>, filter: PhotoFilter, limit: usize) -> Result<Self, QueryError> {
+        if terms.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        if terms.iter().all(|t| t.weight <= 0.0) {
+            return Err(QueryError::OnlyNegative);
+        }
+        Ok(SearchQuery { terms, filter, limit })
+    }
+}
+
+/// Parses the query language:
+/// - bare words form one text term: `kids on a beach`;
+/// - `"quoted text"` is one term; `+` and `-` (standing alone or before a term) combine terms:
+///   `"beach" + "sunset" - "people"`; `not:people` is the same as `-people`;
+/// - `2*"sunset"` or `0.5*beach` weighs a term;
+/// - `img:PATH` is an image file, `photo:ID` a photo of the library.
+///
+/// A `-` inside a word (`t-shirt`) is part of the word.
+pub fn parse_terms(input: &str) -> Result<Vec<WeightedTerm>, QueryError> {
+    let mut terms = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut sign = 1.0f32;
+    let mut pending_op: Option<char> = None;
+    let flush = |words: &mut Vec<String>, terms: &mut Vec<WeightedTerm>, sign: f32| {
+        if !words.is_empty() {
+            terms.push(WeightedTerm { term: Term::Text(words.join(" ")), weight: sign });
+            words.clear();
+        }
+    };
+    for token in tokenize(input)? {
+        match token {
+            Token::Op(op) => {
+                flush(&mut words, &mut terms, sign);
+                if let Some(previous) = pending_op {
+                    return Err(QueryError::DanglingOperator(previous));
+                }
+                pending_op = Some(op);
+                sign = if op == '-' { -1.0 } else { 1.0 };
+            }
+            Token::Word(word) => {
+                let (negated, word) = match word.strip_prefix("not:") {
+                    Some(rest) => (true, rest.to_string()),
+                    None => (false, word),
+                };
+                let (weight, atom) = split_weight(&word)?;
+                let is_special = atom.starts_with("img:") || atom.starts_with("photo:");
+                if negated || weight.is_some() || is_special {
+                    flush(&mut words, &mut terms, sign);
+                    let term = atom_term(atom)?;
+                    let s = if negated { -1.0 } else { sign };
+                    terms.push(WeightedTerm { term, weight: s * weight.unwrap_or(1.0) });
+                    if !negated {
+                        sign = 1.0;
+                    }
+                } else {
+                    words.push(atom.to_string());
+                }
+                pending_op = None;
+            }
+            Token::Quoted { weight, text } => {
+                flush(&mut words, &mut terms, sign);
+                let weight = weight.as_deref().map(parse_weight).transpose()?.unwrap_or(1.0);
+                if !text.trim().is_empty() {
+                    terms.push(WeightedTerm { term: Term::Text(text), weight: sign * weight });
+                }
+                sign = 1.0;
+                pending_op = None;
+            }
+        }
+        if pending_op.is_none() && words.is_empty() {
+            sign = 1.0;
+        }
+    }
+    if let Some(op) = pending_op {
+        return Err(QueryError::DanglingOperator(op));
+    }
+    flush(&mut words, &mut terms, sign);
+    Ok(terms)
+}
+
+fn atom_term(atom: &str) -> Result<Term, QueryError> {
+    if let Some(path) = atom.strip_prefix("img:") {
+        return Ok(Term::ImageFile(PathBuf::from(path)));
+    }
+    if let Some(id) = atom.strip_prefix("photo:") {
+        return id.parse().map(Term::Photo).map_err(|_| QueryError::BadPhotoId(id.into()));
+    }
+    Ok(Term::Text(atom.to_string()))
+}
+
+fn split_weight(word: &str) -> Result<(Option<f32>, &str), QueryError> {
+    match word.split_once('*') {
+        Some((w, rest)) if !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '.') => {
+            Ok((Some(parse_weight(w)?), rest))
+        }
+        _ => Ok((None, word)),
+    }
+}
+
+fn parse_weight(text: &str) -> Result<f32, QueryError> {
+    text.parse::<f32>()
+        .ok()
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .ok_or_else(|| QueryError::BadWeight(text.into()))
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Op(char),
+    Word(String),
+    Quoted { weight: Option<String>, text: String },
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
+    let mut tokens = Vec::new();
+    let mut chars = input.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        // An operator stands alone or directly before a term ("-people", "+\"sunset\"").
+        if c == '+' || c == '-' {
+            chars.next();
+            tokens.push(Token::Op(c));
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            if c == '"' {
+                chars.next();
+                let mut text = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        closed = true;
+                        break;
+                    }
+                    text.push(c);
+                }
+                if !closed {
+                    return Err(QueryError::UnclosedQuote);
+                }
+                let weight = word.strip_suffix('*').map(str::to_string);
+                if !word.is_empty() && weight.is_none() {
+                    tokens.push(Token::Word(std::mem::take(&mut word)));
+                }
+                tokens.push(Token::Quoted { weight, text });
+                word.clear();
+                break;
+            }
+            word.push(c);
+            chars.next();
+        }
+        if !word.is_empty() {
+            tokens.push(Token::Word(word));
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses `YYYY-MM-DD` to the Unix seconds of that day's start, or of its last second.
+pub fn parse_date(text: &str, end_of_day: bool) -> Result<i64, QueryError> {
+    let bad = || QueryError::BadDate(text.into());
+    let mut parts = text.trim().splitn(3, '-');
+    let mut next = || parts.next().and_then(|p| p.parse::<i64>().ok()).ok_or_else(bad);
+    let (y, m, d) = (next()?, next()?, next()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let start = crate::metadata::days_from_civil(y, m, d) * 86_400;
+    Ok(if end_of_day { start + 86_399 } else { start })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str, weight: f32) -> WeightedTerm {
+        WeightedTerm { term: Term::Text(s.into()), weight }
+    }
+
+    #[test]
+    fn bare_words_are_one_term() {
+        assert_eq!(parse_terms("kids on a beach at sunset").unwrap(), vec![text("kids on a beach at sunset", 1.0)]);
+    }
+
+    #[test]
+    fn quoted_terms_combine_with_plus_and_minus() {
+        assert_eq!(
+            parse_terms(r#""beach" + "sunset" - "people""#).unwrap(),
+            vec![text("beach", 1.0), text("sunset", 1.0), text("people", -1.0)]
+        );
+    }
+
+    #[test]
+    fn hyphen_inside_a_word_is_not_an_operator() {
+        assert_eq!(parse_terms("red t-shirt").unwrap(), vec![text("red t-shirt", 1.0)]);
+    }
+
+    #[test]
+    fn negatives_and_weights() {
+        assert_eq!(
+            parse_terms(r#"dog -cat not:people 2*"sunset" 0.5*beach"#).unwrap(),
+            vec![text("dog", 1.0), text("cat", -1.0), text("people", -1.0), text("sunset", 2.0), text("beach", 0.5)]
+        );
+    }
+
+    #[test]
+    fn image_and_photo_terms() {
+        assert_eq!(
+            parse_terms("img:/tmp/a.jpg + photo:42 - snow").unwrap(),
+            vec![
+                WeightedTerm { term: Term::ImageFile("/tmp/a.jpg".into()), weight: 1.0 },
+                WeightedTerm { term: Term::Photo(42), weight: 1.0 },
+                text("snow", -1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_queries_are_explained() {
+        assert_eq!(parse_terms(r#""beach"#), Err(QueryError::UnclosedQuote));
+        assert_eq!(parse_terms("beach +"), Err(QueryError::DanglingOperator('+')));
+        assert_eq!(parse_terms("photo:abc"), Err(QueryError::BadPhotoId("abc".into())));
+        assert_eq!(
+            SearchQuery::new(parse_terms("- people").unwrap(), PhotoFilter::default(), 5),
+            Err(QueryError::OnlyNegative)
+        );
+    }
+
+    #[test]
+    fn dates_parse_to_day_bounds() {
+        assert_eq!(parse_date("1970-01-02", false), Ok(86_400));
+        assert_eq!(parse_date("1970-01-01", true), Ok(86_399));
+        assert!(parse_date("2024-13-01", false).is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! ONNX Runtime: finding the shared library (loaded at run time), creating the environment, and
+//! the execution provider actually in use.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ort::environment::Environment;
+
+/// Overrides where the ONNX Runtime library is taken from.
+pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Where the project's setup script unpacks the onnxruntime wheel's library.
+const SETUP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/onnxruntime/lib");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime not found (looked in: {}). Install it with the project's setup (scripts/setup.sh), \
+         or put libonnxruntime (1.31 or newer) next to the program or in {}, or set {DYLIB_ENV}",
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        library_dir.display()
+    )]
+    NotFound { searched: Vec<PathBuf>, library_dir: PathBuf },
+    #[error("cannot load ONNX Runtime from {path}")]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: ort::LoadDynamicError,
+    },
+    #[error("cannot start ONNX Runtime")]
+    Environment(#[source] ort::Error),
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Cpu,
+    Cuda,
+    DirectMl,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Cpu => "CPU",
+            Provider::Cuda => "CUDA",
+            Provider::DirectMl => "DirectML",
+        }
+    }
+
+    pub fn is_gpu(self) -> bool {
+        self != Provider::Cpu
+    }
+}
+
+/// The loaded library and its environment; one per process.
+pub struct Runtime {
+    pub dylib: PathBuf,
+    pub env: Environment,
+}
+
+static LOADED: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// Loads ONNX Runtime once per process. `library_runtime_dir` is the library folder's `runtime/`.
+pub fn load(library_runtime_dir: &Path) -> Result<Arc<Runtime>, RuntimeError> {
+    let mut loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(runtime) = loaded.as_ref() {
+        return Ok(runtime.clone());
+    }
+    let dylib = find(library_runtime_dir)?;
+    let env = ort::init_from(&dylib)
+        .map_err(|source| RuntimeError::Load { path: dylib.clone(), source })?
+        .with_name("photo-search")
+        .with_telemetry(false)
+        .build()
+        .map_err(RuntimeError::Environment)?;
+    tracing::info!("ONNX Runtime loaded from {}", dylib.display());
+    let runtime = Arc::new(Runtime { dylib, env });
+    *loaded = Some(runtime.clone());
+    Ok(runtime)
+}
+
+/// The search order: `ORT_DYLIB_PATH`, next to the executable, the library's runtime folder,
+/// the project's setup location.
+pub fn find(library_runtime_dir: &Path) -> Result<PathBuf, RuntimeError> {
+    let mut searched = Vec::new();
+    if let Some(path) = std::env::var_os(DYLIB_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        searched.push(path);
+    }
+    let mut dirs = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir);
+    }
+    dirs.push(library_runtime_dir.to_path_buf());
+    dirs.push(PathBuf::from(SETUP_DIR));
+    for dir in dirs {
+        if let Some(found) = library_in(&dir) {
+            return Ok(found);
+        }
+        searched.push(dir);
+    }
+    Err(RuntimeError::NotFound { searched, library_dir: library_runtime_dir.to_path_buf() })
+}
+
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let exact = ["libonnxruntime.so", "libonnxruntime.dylib", "onnxruntime.dll"];
+    if let Some(path) = exact.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
+        return Some(path);
+    }
+    // Versioned names as the wheel ships them: libonnxruntime.so.1.31.1, libonnxruntime.1.31.1.dylib.
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("libonnxruntime.so.") || (n.starts_with("libonnxruntime.") && n.ends_with(".dylib"))
+                })
+        })
+        .collect();
+    versioned.sort();
+    versioned.pop()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_wheel_library_is_found_in_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(library_in(dir.path()), None);
+        std::fs::write(dir.path().join("libonnxruntime.so.1.31.1"), b"").unwrap();
+        assert_eq!(library_in(dir.path()), Some(dir.path().join("libonnxruntime.so.1.31.1")));
+    }
+}

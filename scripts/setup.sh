@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what Photo Search needs to build and run, and nothing twice (idempotent):
+#   - Debian packages for building (C toolchain pieces used by -sys crates);
+#   - ONNX Runtime 1.31.1, the shared library from PyPI's onnxruntime wheel, unpacked into
+#     .cache/onnxruntime/lib (the program finds it there; see crates/core/src/runtime.rs).
+# Usage: scripts/setup.sh [--test]   (--test also installs what the test suite needs)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ORT_VERSION="1.31.1"
+ORT_DIR="$ROOT/.cache/onnxruntime"
+ORT_LIB="$ORT_DIR/lib/libonnxruntime.so.$ORT_VERSION"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+need_apt=()
+for pkg in pkg-config build-essential python3-venv; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    say "Installing Debian packages: ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ ! -f "$ORT_LIB" ]; then
+    say "Fetching ONNX Runtime $ORT_VERSION (PyPI wheel onnxruntime==$ORT_VERSION)"
+    rm -rf "$ORT_DIR/wheel"
+    mkdir -p "$ORT_DIR/wheel" "$ORT_DIR/lib"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: \
+        --dest "$ORT_DIR/wheel" "onnxruntime==$ORT_VERSION"
+    wheel="$(ls "$ORT_DIR"/wheel/onnxruntime-"$ORT_VERSION"-*.whl | head -n 1)"
+    python3 - "$wheel" "$ORT_DIR/lib" <<'PY'
+import pathlib, sys, zipfile
+wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = name.rsplit("/", 1)[-1]
+        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
+            tmp = dest / (base + ".tmp")
+            tmp.write_bytes(z.read(name))
+            tmp.rename(dest / base)
+PY
+    rm -rf "$ORT_DIR/wheel"
+fi
+[ -f "$ORT_LIB" ] || { echo "ONNX Runtime library missing after setup: $ORT_LIB" >&2; exit 1; }
+say "ONNX Runtime: $ORT_LIB"
