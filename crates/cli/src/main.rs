@@ -258,8 +258,10 @@ fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
     let interactive = std::io::stderr().is_terminal();
     let bar = if interactive { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {per_sec} eta {eta} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {per_sec} eta {eta} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let summary = engine.index(paths, &mut |event| match event {
         Progress::Scanning { folder } => bar.set_message(format!("scanning {}", folder.display())),
@@ -355,7 +357,12 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             }
             if let Some(model) = &cli.model {
                 let m = &engine.model().manifest;
-                println!("{model} (selected)  {}  {} dims{}", m.name, m.dims, if m.test_only { "  [test model]" } else { "" });
+                println!(
+                    "{model} (selected)  {}  {} dims{}",
+                    m.name,
+                    m.dims,
+                    if m.test_only { "  [test model]" } else { "" }
+                );
             }
             println!("models folder: {}", models_dir.display());
         }

@@ -34,7 +34,11 @@ fn bad_inputs_are_recorded_as_failed_with_reasons_and_the_rest_is_indexed() {
     assert!(out.contains("failed"), "{out}");
 
     let status = t.json(&["status", "--json", "--failed"]);
-    assert_eq!(status["photos"]["total"].as_u64().unwrap() as usize, candidates, "every candidate file is accounted for");
+    assert_eq!(
+        status["photos"]["total"].as_u64().unwrap() as usize,
+        candidates,
+        "every candidate file is accounted for"
+    );
     let failures = status["failures"].as_array().unwrap();
     assert_eq!(status["photos"]["failed"].as_u64().unwrap() as usize, failures.len());
     let reason = |name: &str| {
@@ -50,7 +54,9 @@ fn bad_inputs_are_recorded_as_failed_with_reasons_and_the_rest_is_indexed() {
     assert!(reason("bomb_jpeg_header_65500x65500.jpg").unwrap().contains("too large"));
     assert!(reason("text_named.jpg").unwrap().contains("not an image"));
     assert!(reason("trunc_Nikon_D90_first1KB.jpg").unwrap().contains("corrupt or truncated"));
-    assert!(reason("heif_malformed/NegativeArraySizeException.ItemInfoBox.init.heif").unwrap().contains("not supported"));
+    assert!(
+        reason("heif_malformed/NegativeArraySizeException.ItemInfoBox.init.heif").unwrap().contains("not supported")
+    );
     // Valid images with the wrong extension are sniffed and indexed.
     assert_eq!(reason("really_jpeg_named.png"), None);
     assert_eq!(reason("really_png_named.jpg"), None);
@@ -103,7 +109,8 @@ fn corrupted_index_file_is_rebuilt_with_the_same_results() {
 #[test]
 fn second_writer_is_told_which_process_holds_the_library() {
     let t = colour_library();
-    let _held = photo_search_core::library::Library::open(&t.library(), photo_search_core::library::Access::Write).unwrap();
+    let _held =
+        photo_search_core::library::Library::open(&t.library(), photo_search_core::library::Access::Write).unwrap();
     let out = t.run(&["index"]);
     assert!(!out.status.success());
     let err = util::stderr(&out);

@@ -7,7 +7,8 @@ use std::fs;
 
 use util::{TestDir, hit_names, write_colour_photos};
 
-const REAL_PHOTOS: &[&str] = &["camera/Nikon_D90.jpg", "camera/Apple_iPhone_4S.jpg", "orientation/recurser/Landscape_6.jpg"];
+const REAL_PHOTOS: &[&str] =
+    &["camera/Nikon_D90.jpg", "camera/Apple_iPhone_4S.jpg", "orientation/recurser/Landscape_6.jpg"];
 
 fn indexed_library() -> TestDir {
     let t = TestDir::new();

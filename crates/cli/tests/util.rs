@@ -27,6 +27,12 @@ pub struct TestDir {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for TestDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestDir {
     pub fn new() -> Self {
         TestDir { dir: tempfile::tempdir().expect("temp dir") }

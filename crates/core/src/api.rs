@@ -47,14 +47,29 @@ pub struct IndexSummary {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
     /// Walking a folder.
-    Scanning { folder: PathBuf },
+    Scanning {
+        folder: PathBuf,
+    },
     /// A folder that cannot be read right now; its photos are kept.
-    FolderUnavailable { folder: PathBuf, reason: String },
+    FolderUnavailable {
+        folder: PathBuf,
+        reason: String,
+    },
     /// The work is known: `queued` files need reading, `unchanged` do not.
-    Planned { queued: u64, unchanged: u64 },
+    Planned {
+        queued: u64,
+        unchanged: u64,
+    },
     /// One file finished (indexed or failed).
-    File { done: u64, queued: u64, path: PathBuf, failed: Option<String> },
-    Finished { summary: IndexSummary },
+    File {
+        done: u64,
+        queued: u64,
+        path: PathBuf,
+        failed: Option<String>,
+    },
+    Finished {
+        summary: IndexSummary,
+    },
 }
 
 /// State of the model in use.

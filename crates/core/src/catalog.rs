@@ -261,9 +261,10 @@ impl Catalog {
     }
 
     pub fn vector_count(&self, model_id: &str) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM vectors WHERE model_id = ?1", [model_id], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM vectors WHERE model_id = ?1", [model_id], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 
     /// Calls `each` with every vector of a model, in photo-id order.
@@ -316,9 +317,8 @@ impl Catalog {
 
     /// Ids of the indexed photos that pass a filter, in one query.
     pub fn filter_ids(&self, filter: &PhotoFilter) -> Result<Vec<i64>> {
-        let mut sql = String::from(
-            "SELECT p.id FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.status = 'indexed'",
-        );
+        let mut sql =
+            String::from("SELECT p.id FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.status = 'indexed'");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(folder) = &filter.folder {
             let text = path_str(folder)?.trim_end_matches('/').to_string();
@@ -357,7 +357,8 @@ impl Catalog {
     pub fn failures(&self) -> Result<Vec<FailedPhoto>> {
         let mut stmt =
             self.conn.prepare("SELECT path, COALESCE(error, '') FROM photos WHERE status = 'failed' ORDER BY path")?;
-        let rows = stmt.query_map([], |r| Ok(FailedPhoto { path: PathBuf::from(r.get::<_, String>(0)?), reason: r.get(1)? }))?;
+        let rows =
+            stmt.query_map([], |r| Ok(FailedPhoto { path: PathBuf::from(r.get::<_, String>(0)?), reason: r.get(1)? }))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -448,7 +449,7 @@ fn vector_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn decode_vector(photo_id: i64, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(CatalogError::CorruptVector { photo_id, bytes: bytes.len() });
     }
     out.clear();
@@ -457,9 +458,7 @@ fn decode_vector(photo_id: i64, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> 
 }
 
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
@@ -501,7 +500,12 @@ mod tests {
         let ids = catalog
             .write_batch(
                 "m",
-                &[Outcome::Indexed { file, content_hash: [1; 32], meta: PhotoMeta::default(), vector: vec![0.5, -1.0] }],
+                &[Outcome::Indexed {
+                    file,
+                    content_hash: [1; 32],
+                    meta: PhotoMeta::default(),
+                    vector: vec![0.5, -1.0],
+                }],
             )
             .unwrap();
         assert!(catalog.generation().unwrap() > before);

@@ -96,7 +96,9 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {
     if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         return match &bytes[8..12] {
             b"avif" | b"avis" => Err(DecodeError::Unsupported("AVIF")),
-            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => Err(DecodeError::Unsupported("HEIC/HEIF")),
+            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                Err(DecodeError::Unsupported("HEIC/HEIF"))
+            }
             _ => Err(DecodeError::UnknownFormat),
         };
     }
@@ -175,7 +177,11 @@ pub fn clip_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<
             let band = f64::from(h) * keep;
             options.crop(0.0, (f64::from(h) - band) / 2.0, f64::from(w), band)
         };
-        let mut dst = if w > h { Image::new(size + 8, size, PixelType::U8x3) } else { Image::new(size, size + 8, PixelType::U8x3) };
+        let mut dst = if w > h {
+            Image::new(size + 8, size, PixelType::U8x3)
+        } else {
+            Image::new(size, size + 8, PixelType::U8x3)
+        };
         resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
         let (l, t) = if w > h { (4, 0) } else { (0, 4) };
         (dst, l, t)

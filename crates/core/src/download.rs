@@ -16,7 +16,9 @@ pub enum DownloadError {
     NoUrl { path: PathBuf },
     #[error("{path} is not pinned (no sha256 in the manifest): refusing to download unverified weights")]
     Unpinned { path: PathBuf },
-    #[error("cannot reach {url}: {source}. Check the internet connection, or use --model DIR with a model folder on this computer")]
+    #[error(
+        "cannot reach {url}: {source}. Check the internet connection, or use --model DIR with a model folder on this computer"
+    )]
     Unreachable {
         url: String,
         #[source]
@@ -61,7 +63,11 @@ fn agent() -> ureq::Agent {
 /// Downloads `spec` to `dest`, resuming a previous `dest.part`. `progress` is called as bytes
 /// arrive. On success `dest` holds exactly the pinned bytes; on a checksum failure the partial
 /// file is deleted and `dest` is untouched.
-pub fn fetch_file(spec: &FileSpec, dest: &Path, progress: &mut dyn FnMut(DownloadProgress)) -> Result<(), DownloadError> {
+pub fn fetch_file(
+    spec: &FileSpec,
+    dest: &Path,
+    progress: &mut dyn FnMut(DownloadProgress),
+) -> Result<(), DownloadError> {
     let url = spec.url.as_deref().ok_or_else(|| DownloadError::NoUrl { path: spec.path.clone() })?;
     let expected_sha = spec.sha256.as_deref().ok_or_else(|| DownloadError::Unpinned { path: spec.path.clone() })?;
     let part = part_path(dest);

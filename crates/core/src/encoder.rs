@@ -45,18 +45,12 @@ pub enum EncoderError {
 }
 
 /// How the encoders run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EncoderOptions {
     /// ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime decide.
     pub threads: usize,
     /// Images per encoder call; `None` picks by provider.
     pub batch_size: Option<usize>,
-}
-
-impl Default for EncoderOptions {
-    fn default() -> Self {
-        EncoderOptions { threads: 0, batch_size: None }
-    }
 }
 
 /// Images per call when not configured: measured knee on CPU; GPUs want larger batches.
@@ -132,8 +126,8 @@ fn open_session(
         let cached = cached_graph_path(cache, path, provider);
         let attempt = (|| -> Result<Session, ort::Error> {
             if let Some(cached) = cached.as_ref().filter(|c| c.is_file()) {
-                let mut builder =
-                    session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::Disable)?;
+                let mut builder = session_builder(runtime, threads, ep.clone())?
+                    .with_optimization_level(GraphOptimizationLevel::Disable)?;
                 match builder.commit_from_file(cached) {
                     Ok(session) => return Ok(session),
                     Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
@@ -141,15 +135,16 @@ fn open_session(
             }
             let mut builder =
                 session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::All)?;
-            let tmp = cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
+            let tmp =
+                cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
             if let Some(tmp) = &tmp {
                 builder = builder.with_optimized_model_path(tmp)?;
             }
             let session = builder.commit_from_file(path)?;
-            if let (Some(tmp), Some(cached)) = (&tmp, &cached) {
-                if let Err(err) = fs::rename(tmp, cached) {
-                    tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
-                }
+            if let (Some(tmp), Some(cached)) = (&tmp, &cached)
+                && let Err(err) = fs::rename(tmp, cached)
+            {
+                tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
             }
             Ok(session)
         })();
@@ -194,9 +189,9 @@ fn embedding_output(session: &Session, preferred: &str) -> Option<String> {
     if let Some(o) = outputs.iter().find(|o| o.name() == preferred) {
         return Some(o.name().to_string());
     }
-    let mut rank2 = outputs.iter().filter(|o| {
-        matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2)
-    });
+    let mut rank2 = outputs.iter().filter(
+        |o| matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2),
+    );
     match (rank2.next(), rank2.next()) {
         (Some(o), None) => Some(o.name().to_string()),
         _ => None,
@@ -274,7 +269,12 @@ fn classify_run_error(source: ort::Error, role: &'static str, batch: usize) -> E
     }
 }
 
-fn split_normalized(values: &[f32], count: usize, dims: usize, role: &'static str) -> Result<Vec<Vec<f32>>, EncoderError> {
+fn split_normalized(
+    values: &[f32],
+    count: usize,
+    dims: usize,
+    role: &'static str,
+) -> Result<Vec<Vec<f32>>, EncoderError> {
     if values.len() != count * dims {
         return Err(EncoderError::OutputShape { role, got: values.len(), count, dims });
     }

@@ -89,7 +89,9 @@ impl Error {
             }
             Error::Runtime(_) => ErrorKind::RuntimeMissing,
             Error::Library(LibraryError::InUse { .. }) => ErrorKind::LibraryInUse,
-            Error::Query(_) | Error::QueryImage { .. } | Error::BadFolder { .. } | Error::ReadOnly => ErrorKind::BadRequest,
+            Error::Query(_) | Error::QueryImage { .. } | Error::BadFolder { .. } | Error::ReadOnly => {
+                ErrorKind::BadRequest
+            }
             Error::UnknownPhoto(_) | Error::UnknownFolder(_) => ErrorKind::NotFound,
             Error::Download(DownloadError::Unreachable { .. }) => ErrorKind::Offline,
             _ => ErrorKind::Internal,
@@ -187,13 +189,17 @@ impl Engine {
     fn precision(&self) -> Precision {
         let manifest = &self.model.manifest;
         if gpu_available() && manifest.default_gpu != manifest.default_cpu {
-            let pinned = manifest
-                .files_for(manifest.default_gpu)
-                .is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
+            let pinned =
+                manifest.files_for(manifest.default_gpu).is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
             if pinned {
                 return manifest.default_gpu;
             }
-            tracing::warn!("{} is not pinned for {}; using {}", manifest.default_gpu, manifest.id, manifest.default_cpu);
+            tracing::warn!(
+                "{} is not pinned for {}; using {}",
+                manifest.default_gpu,
+                manifest.id,
+                manifest.default_cpu
+            );
         }
         manifest.default_cpu
     }
@@ -216,8 +222,13 @@ impl Engine {
         }
         let precision = self.verify_model()?;
         let runtime = runtime::load(&self.library.runtime_dir())?;
-        let encoders =
-            Arc::new(Encoders::load(&runtime, &self.model, precision, &self.library.cache_dir(), self.options.encoder)?);
+        let encoders = Arc::new(Encoders::load(
+            &runtime,
+            &self.model,
+            precision,
+            &self.library.cache_dir(),
+            self.options.encoder,
+        )?);
         tracing::info!(
             "model {} ({}) on {}, batch {}",
             self.model.manifest.id,
@@ -238,7 +249,8 @@ impl Engine {
         let manifest = &self.model.manifest;
         let catalog = self.catalog();
         let path = self.library.index_path(&manifest.id);
-        let (index, outcome) = VectorIndex::open(&path, &manifest.id, manifest.dims, self.options.quantization, &catalog)?;
+        let (index, outcome) =
+            VectorIndex::open(&path, &manifest.id, manifest.dims, self.options.quantization, &catalog)?;
         if matches!(outcome, OpenOutcome::Rebuilt(_)) && self.library.access() == Access::Write {
             index.save(catalog.generation()?)?;
         }
@@ -435,7 +447,10 @@ impl Engine {
                 if models::verify_file(&dest, spec, &mut stamps).is_ok() {
                     continue;
                 }
-                match models::BUNDLED.iter().find(|(id, path, _)| *id == self.model.manifest.id && Path::new(path) == spec.path) {
+                match models::BUNDLED
+                    .iter()
+                    .find(|(id, path, _)| *id == self.model.manifest.id && Path::new(path) == spec.path)
+                {
                     Some((_, _, bytes)) => {
                         if let Some(parent) = dest.parent() {
                             std::fs::create_dir_all(parent)

@@ -100,7 +100,7 @@ impl VectorIndex {
         let expected_count = catalog.vector_count(model_id)?;
         let generation = catalog.generation()?;
         match index.try_load(expected_count, generation) {
-            Ok(()) => return Ok((index, OpenOutcome::Loaded)),
+            Ok(()) => Ok((index, OpenOutcome::Loaded)),
             Err(reason) => {
                 tracing::info!("rebuilding vector index {} from the catalog: {reason}", path.display());
                 index = Self::empty(path, model_id, dims, quantization)?;

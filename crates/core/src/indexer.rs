@@ -213,19 +213,29 @@ impl IndexRun<'_> {
             .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or_else(|| Err("not processed".into())))
             .collect();
 
-        let pixels: Vec<f32> = prepared.iter().filter_map(|p| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
+        let pixels: Vec<f32> =
+            prepared.iter().filter_map(|p| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
         let (mut vectors, _) = encode_in_batches(self.encoder, &pixels, self.batch_size)?;
         vectors.reverse();
         let mut outcomes = Vec::with_capacity(chunk.len());
         for ((folder_id, scanned), prepared) in chunk.iter().zip(prepared) {
-            let file =
-                FileFacts { folder_id: *folder_id, path: scanned.path.clone(), size: scanned.size, mtime_ns: scanned.mtime_ns };
+            let file = FileFacts {
+                folder_id: *folder_id,
+                path: scanned.path.clone(),
+                size: scanned.size,
+                mtime_ns: scanned.mtime_ns,
+            };
             outcomes.push(match prepared {
                 Ok(p) => Outcome::Indexed {
                     file,
                     content_hash: p.content_hash,
                     meta: p.meta,
-                    vector: vectors.pop().ok_or(EncoderError::OutputShape { role: "vision", got: 0, count: 1, dims: 0 })?,
+                    vector: vectors.pop().ok_or(EncoderError::OutputShape {
+                        role: "vision",
+                        got: 0,
+                        count: 1,
+                        dims: 0,
+                    })?,
                 },
                 Err(reason) => Outcome::Failed { file, reason },
             });

@@ -8,8 +8,10 @@ pub mod catalog;
 pub mod decode;
 pub mod download;
 pub mod encoder;
+pub mod engine;
 pub mod fsio;
 pub mod index;
+pub mod indexer;
 pub mod library;
 pub mod metadata;
 pub mod models;
@@ -17,7 +19,5 @@ pub mod query;
 pub mod runtime;
 pub mod scan;
 pub mod text;
-pub mod engine;
-pub mod indexer;
 
 pub use engine::{Engine, EngineOptions, Error, ErrorKind};

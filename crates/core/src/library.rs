@@ -100,7 +100,8 @@ impl Library {
 fn take_writer_lock(root: &Path) -> Result<File, LibraryError> {
     let path = root.join("writer.lock");
     let lock_err = |source| LibraryError::Lock { path: path.clone(), source };
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(lock_err)?;
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(lock_err)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

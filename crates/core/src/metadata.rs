@@ -66,13 +66,7 @@ pub fn read_exif(raw: Vec<u8>) -> ExifFacts {
         }
         _ => None,
     };
-    ExifFacts {
-        taken_at,
-        camera_make: text(Tag::Make),
-        camera_model: text(Tag::Model),
-        gps,
-        orientation,
-    }
+    ExifFacts { taken_at, camera_make: text(Tag::Make), camera_model: text(Tag::Model), gps, orientation }
 }
 
 fn ascii(value: &Value) -> Option<String> {

@@ -47,7 +47,9 @@ pub enum ModelError {
     Unknown(String),
     #[error("model {model} has no {precision} variant")]
     NoVariant { model: String, precision: Precision },
-    #[error("model {model} is not downloaded ({missing} missing); run `photo-search models fetch {model}` or use --model DIR")]
+    #[error(
+        "model {model} is not downloaded ({missing} missing); run `photo-search models fetch {model}` or use --model DIR"
+    )]
     Missing { model: String, missing: PathBuf },
     #[error("model file {path} is {actual} bytes, the manifest pins {expected}: not using this model")]
     SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
@@ -104,7 +106,7 @@ impl ImageSpec {
             resample: Resample::Bicubic,
             crop: Crop::Center,
             mean: [0.481_454_66, 0.457_827_5, 0.408_210_73],
-            std: [0.268_629_54, 0.261_302_58, 0.275_777_11],
+            std: [0.268_629_54, 0.261_302_6, 0.275_777_1],
         }
     }
 }
@@ -195,7 +197,10 @@ impl Manifest {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.id.is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || self.id.starts_with('.') {
+        if self.id.is_empty()
+            || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || self.id.starts_with('.')
+        {
             return Err(format!("id '{}' must be letters, digits, '-', '_' or '.'", self.id));
         }
         if self.dims == 0 || self.image.size == 0 || self.text.context_length < 2 {
@@ -221,10 +226,10 @@ impl Manifest {
             }
         }
         for file in self.all_files() {
-            if let Some(sha) = &file.sha256 {
-                if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(format!("sha256 of {} is not 64 hex digits", file.path.display()));
-                }
+            if let Some(sha) = &file.sha256
+                && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(format!("sha256 of {} is not 64 hex digits", file.path.display()));
             }
         }
         Ok(())
@@ -329,10 +334,10 @@ pub fn verify_file(path: &Path, spec: &FileSpec, stamps: &mut VerifiedStamps) ->
         io::ErrorKind::NotFound => ModelError::Missing { model: String::new(), missing: path.into() },
         _ => ModelError::ReadFile { path: path.into(), source },
     })?;
-    if let Some(expected) = spec.bytes {
-        if meta.len() != expected {
-            return Err(ModelError::SizeMismatch { path: path.into(), expected, actual: meta.len() });
-        }
+    if let Some(expected) = spec.bytes
+        && meta.len() != expected
+    {
+        return Err(ModelError::SizeMismatch { path: path.into(), expected, actual: meta.len() });
     }
     let Some(expected) = &spec.sha256 else { return Err(ModelError::Unpinned { path: path.into() }) };
     let expected = expected.to_ascii_lowercase();

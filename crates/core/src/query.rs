@@ -150,10 +150,7 @@ fn split_weight(word: &str) -> Result<(Option<f32>, &str), QueryError> {
 }
 
 fn parse_weight(text: &str) -> Result<f32, QueryError> {
-    text.parse::<f32>()
-        .ok()
-        .filter(|w| w.is_finite() && *w > 0.0)
-        .ok_or_else(|| QueryError::BadWeight(text.into()))
+    text.parse::<f32>().ok().filter(|w| w.is_finite() && *w > 0.0).ok_or_else(|| QueryError::BadWeight(text.into()))
 }
 
 #[derive(Debug, PartialEq)]

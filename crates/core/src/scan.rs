@@ -14,7 +14,8 @@ pub const PHOTO_EXTENSIONS: &[&str] =
 
 /// Folder names never walked: NAS thumbnails, recycle bins, thumbnail caches. Hidden folders
 /// (a leading dot) are skipped as well.
-pub const DEFAULT_EXCLUDED_DIRS: &[&str] = &["@eaDir", "#recycle", "$RECYCLE.BIN", "#snapshot", "System Volume Information"];
+pub const DEFAULT_EXCLUDED_DIRS: &[&str] =
+    &["@eaDir", "#recycle", "$RECYCLE.BIN", "#snapshot", "System Volume Information"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {

@@ -55,7 +55,8 @@ impl ClipTokenizer {
     /// Ids padded to `context_length`, with the attention mask.
     pub fn encode(&self, text: &str) -> Result<Tokens, TokenizerError> {
         let ids = self.ids(text)?;
-        let mut tokens = Tokens { ids: Vec::with_capacity(self.context_length), mask: Vec::with_capacity(self.context_length) };
+        let mut tokens =
+            Tokens { ids: Vec::with_capacity(self.context_length), mask: Vec::with_capacity(self.context_length) };
         for i in 0..self.context_length {
             let id = ids.get(i).copied();
             tokens.ids.push(i64::from(id.unwrap_or(self.pad_id)));

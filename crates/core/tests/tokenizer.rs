@@ -7,8 +7,10 @@ use photo_search_core::text::ClipTokenizer;
 #[test]
 fn token_ids_match_the_golden_file() {
     let golden: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(util::repo().join("tests/reference/tokenizer_golden.json")).unwrap()).unwrap();
-    let tokenizer = ClipTokenizer::from_file(&util::repo().join("models/clip-vit-base-patch32/tokenizer.json"), 77, 49407).unwrap();
+        serde_json::from_slice(&std::fs::read(util::repo().join("tests/reference/tokenizer_golden.json")).unwrap())
+            .unwrap();
+    let tokenizer =
+        ClipTokenizer::from_file(&util::repo().join("models/clip-vit-base-patch32/tokenizer.json"), 77, 49407).unwrap();
     let cases = golden.as_array().unwrap();
     assert!(cases.len() >= 10);
     for case in cases {
@@ -20,7 +22,8 @@ fn token_ids_match_the_golden_file() {
 
 #[test]
 fn long_text_is_truncated_to_77_keeping_eos_last_and_short_text_is_padded() {
-    let tokenizer = ClipTokenizer::from_file(&util::repo().join("models/clip-vit-base-patch32/tokenizer.json"), 77, 49407).unwrap();
+    let tokenizer =
+        ClipTokenizer::from_file(&util::repo().join("models/clip-vit-base-patch32/tokenizer.json"), 77, 49407).unwrap();
     let long = tokenizer.encode(&"a dog on a beach ".repeat(40)).unwrap();
     assert_eq!(long.ids.len(), 77);
     assert_eq!((long.ids[0], long.ids[76]), (49406, 49407));
