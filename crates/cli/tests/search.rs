@@ -130,6 +130,20 @@ fn status_reports_cpu_provider_and_counts() {
 }
 
 #[test]
+fn optimized_graphs_are_cached_and_reused_on_the_next_start() {
+    let t = indexed_library();
+    let cache = t.library().join("cache/ort/test-color");
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(cached.len(), 2, "one optimized graph per model graph: {cached:?}");
+    assert!(cached.iter().all(|n| n.to_string_lossy().contains("-CPU-")), "{cached:?}");
+    let out = t.run(&["-v", "search", "red"]);
+    assert!(out.status.success());
+    let log = util::stderr(&out);
+    assert!(log.contains("vision model: using the cached optimized graph"), "{log}");
+    assert!(log.contains("text model: using the cached optimized graph"), "{log}");
+}
+
+#[test]
 fn filters_narrow_results_by_folder_and_format() {
     let t = indexed_library();
     let other = t.path("more");

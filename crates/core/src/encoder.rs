@@ -129,7 +129,10 @@ fn open_session(
                 let mut builder = session_builder(runtime, threads, ep.clone())?
                     .with_optimization_level(GraphOptimizationLevel::Disable)?;
                 match builder.commit_from_file(cached) {
-                    Ok(session) => return Ok(session),
+                    Ok(session) => {
+                        tracing::info!("{role} model: using the cached optimized graph {}", cached.display());
+                        return Ok(session);
+                    }
                     Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
                 }
             }

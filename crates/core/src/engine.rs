@@ -220,8 +220,9 @@ impl Engine {
         if let Some(encoders) = slot.as_ref() {
             return Ok(encoders.clone());
         }
-        let precision = self.verify_model()?;
+        // The runtime first: which precision to verify depends on the providers it offers.
         let runtime = runtime::load(&self.library.runtime_dir())?;
+        let precision = self.verify_model()?;
         let encoders = Arc::new(Encoders::load(
             &runtime,
             &self.model,
@@ -437,6 +438,9 @@ impl Engine {
     /// (`index`, `count`, file path, bytes). Files already present and valid are kept.
     pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress)) -> Result<()> {
         self.require_write()?;
+        if let Err(err) = runtime::load(&self.library.runtime_dir()) {
+            tracing::warn!("fetching the CPU precision: {err}");
+        }
         let precision = self.precision();
         let files = self.model.manifest.files_for(precision)?;
         let mut stamps = VerifiedStamps::load(&self.stamps_path());
@@ -474,19 +478,23 @@ fn gpu_provider() -> Provider {
     if cfg!(feature = "cuda") { Provider::Cuda } else { Provider::DirectMl }
 }
 
-/// Whether a GPU execution provider compiled into this build is usable here.
+/// Whether a GPU execution provider compiled into this build is usable here. Asking needs
+/// ONNX Runtime; before it is loaded the answer is no.
 fn gpu_available() -> bool {
+    if !runtime::is_loaded() {
+        return false;
+    }
     #[allow(unused_mut)]
     let mut available = false;
     #[cfg(feature = "cuda")]
     {
         use ort::ep::ExecutionProvider;
-        available |= ort::ep::CUDA::default().is_available().unwrap_or(false);
+        available |= ort::ep::CUDA::is_available().unwrap_or(false);
     }
     #[cfg(feature = "directml")]
     {
         use ort::ep::ExecutionProvider;
-        available |= ort::ep::DirectML::default().is_available().unwrap_or(false);
+        available |= ort::ep::DirectML::is_available().unwrap_or(false);
     }
     available
 }

@@ -202,7 +202,11 @@ impl IndexRun<'_> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some((_, file)) = chunk.get(i) else { break };
-                        let prepared = prepare(&file.path, self.spec, self.limits);
+                        // A decoder bug on one hostile file must cost that file, not the run.
+                        let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            prepare(&file.path, self.spec, self.limits)
+                        }))
+                        .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
                         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(prepared);
                     }
                 });

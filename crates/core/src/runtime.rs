@@ -80,6 +80,11 @@ pub fn load(library_runtime_dir: &Path) -> Result<Arc<Runtime>, RuntimeError> {
     Ok(runtime)
 }
 
+/// Whether ONNX Runtime has been loaded in this process.
+pub fn is_loaded() -> bool {
+    LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+}
+
 /// The search order: `ORT_DYLIB_PATH`, next to the executable, the library's runtime folder,
 /// the project's setup location.
 pub fn find(library_runtime_dir: &Path) -> Result<PathBuf, RuntimeError> {
