@@ -17,7 +17,7 @@ pub enum DownloadError {
     #[error("{path} is not pinned (no sha256 in the manifest): refusing to download unverified weights")]
     Unpinned { path: PathBuf },
     #[error(
-        "cannot reach {url}: {source}. Check the internet connection, or use --model DIR with a model folder on this computer"
+        "cannot reach {url} (check the internet connection, or use --model DIR with a model folder on this computer)"
     )]
     Unreachable {
         url: String,
