@@ -310,6 +310,15 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The content hash of an indexed photo.
+    pub fn content_hash(&self, photo_id: i64) -> Result<Option<[u8; 32]>> {
+        let hash: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT content_hash FROM photos WHERE id = ?1", [photo_id], |r| r.get(0))
+            .optional()?;
+        Ok(hash.flatten().and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()))
+    }
+
     pub fn photo_id_by_path(&self, path: &Path) -> Result<Option<i64>> {
         let text = path_str(path)?;
         Ok(self.conn.query_row("SELECT id FROM photos WHERE path = ?1", [text], |r| r.get(0)).optional()?)

@@ -8,7 +8,9 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
-use crate::metadata::{ExifFacts, read_exif};
+use turbojpeg::{Decompressor, ScalingFactor};
+
+use crate::metadata::{ExifFacts, read_exif, read_exif_from_file};
 use crate::models::ImageSpec;
 
 /// Limits that refuse decompression bombs before their pixels are allocated.
@@ -89,6 +91,122 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DecodedImage, Decode
         image.apply_orientation(orientation);
     }
     Ok(DecodedImage { rgb: image.into_rgb8(), format, exif })
+}
+
+/// The smallest decoded size still useful: the model input and the thumbnail must be covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeTarget {
+    pub min_short_side: u32,
+    pub min_long_side: u32,
+}
+
+/// JPEG scaling factors decoded in the DCT domain (libjpeg-turbo), smallest first.
+const DCT_SCALES: [ScalingFactor; 3] = [ScalingFactor::ONE_EIGHTH, ScalingFactor::ONE_QUARTER, ScalingFactor::ONE_HALF];
+
+/// Decodes like [`decode`], but a JPEG is decoded directly at the smallest DCT scale (1/8,
+/// 1/4, 1/2) that still covers `target`: Huffman decoding is then nearly all the work left.
+/// JPEGs libjpeg-turbo cannot handle (CMYK, damaged) take the full decoder.
+pub fn decode_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Result<DecodedImage, DecodeError> {
+    if bytes.len() > 3 && bytes[..3] == [0xFF, 0xD8, 0xFF] {
+        match decode_jpeg_scaled(bytes, limits, target) {
+            Ok(decoded) => return Ok(decoded),
+            Err(JpegPath::Refused(err)) => return Err(err),
+            Err(JpegPath::Fallback(err)) => tracing::debug!("libjpeg-turbo: {err}; using the full decoder"),
+        }
+    }
+    decode(bytes, limits)
+}
+
+enum JpegPath {
+    Refused(DecodeError),
+    Fallback(turbojpeg::Error),
+}
+
+fn decode_jpeg_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Result<DecodedImage, JpegPath> {
+    let mut decompressor = Decompressor::new().map_err(JpegPath::Fallback)?;
+    let header = decompressor.read_header(bytes).map_err(JpegPath::Fallback)?;
+    let (width, height) = (header.width as u64, header.height as u64);
+    if width == 0 || height == 0 {
+        return Err(JpegPath::Refused(DecodeError::NoPixels));
+    }
+    if width * height > limits.max_pixels {
+        return Err(JpegPath::Refused(DecodeError::TooLarge {
+            width: header.width as u32,
+            height: header.height as u32,
+            limit: limits.max_pixels,
+        }));
+    }
+    let covers = |f: &ScalingFactor| {
+        let scaled = header.scaled(*f);
+        let (short, long) = (scaled.width.min(scaled.height), scaled.width.max(scaled.height));
+        short >= target.min_short_side as usize && long >= target.min_long_side as usize
+    };
+    let factor = DCT_SCALES.into_iter().find(covers).unwrap_or(ScalingFactor::ONE);
+    decompressor.set_scaling_factor(factor).map_err(JpegPath::Fallback)?;
+    let scaled = header.scaled(factor);
+    let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
+    let output = turbojpeg::Image {
+        pixels: pixels.as_mut_slice(),
+        width: scaled.width,
+        pitch: scaled.width * 3,
+        height: scaled.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    decompressor.decompress(bytes, output).map_err(JpegPath::Fallback)?;
+    let rgb = RgbImage::from_raw(scaled.width as u32, scaled.height as u32, pixels)
+        .ok_or(JpegPath::Refused(DecodeError::NoPixels))?;
+    let exif = read_exif_from_file(bytes);
+    Ok(DecodedImage { rgb: oriented(rgb, exif.orientation), format: ImageFormat::Jpeg, exif })
+}
+
+fn oriented(rgb: RgbImage, orientation: Option<u16>) -> RgbImage {
+    match orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif) {
+        Some(Orientation::NoTransforms) | None => rgb,
+        Some(o) => {
+            let mut image = DynamicImage::ImageRgb8(rgb);
+            image.apply_orientation(o);
+            image.into_rgb8()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThumbnailError {
+    #[error("cannot resize for the thumbnail")]
+    Resize(#[from] fast_image_resize::ResizeError),
+    #[error("thumbnail buffer does not match its size")]
+    Buffer(#[from] fast_image_resize::ImageBufferError),
+    #[error("cannot encode the thumbnail")]
+    Encode(#[from] turbojpeg::Error),
+}
+
+/// A JPEG thumbnail at most `long_side` pixels on its longer side.
+pub fn thumbnail_jpeg(rgb: &RgbImage, long_side: u32) -> Result<Vec<u8>, ThumbnailError> {
+    let (w, h) = rgb.dimensions();
+    let scale = (f64::from(long_side) / f64::from(w.max(h))).min(1.0);
+    let (tw, th) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+    let resized;
+    let (pixels, width, height) = if (tw, th) == (w, h) {
+        (rgb.as_raw().as_slice(), w, h)
+    } else {
+        let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
+        let mut dst = Image::new(tw, th, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+        Resizer::new().resize(&src, &mut dst, &options)?;
+        resized = dst.into_vec();
+        (resized.as_slice(), tw, th)
+    };
+    let mut compressor = turbojpeg::Compressor::new()?;
+    compressor.set_quality(82)?;
+    compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2)?;
+    let image = turbojpeg::Image {
+        pixels,
+        width: width as usize,
+        pitch: width as usize * 3,
+        height: height as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    Ok(compressor.compress_to_vec(image)?)
 }
 
 fn sniff(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {

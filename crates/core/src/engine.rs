@@ -318,6 +318,7 @@ impl Engine {
             batch_size: encoders.batch_size,
             decode_threads: threads,
             limits: self.options.limits,
+            thumbs_dir: &self.library.thumbs_dir(),
         };
         Ok(run.run(&folders, progress)?)
     }
@@ -340,7 +341,7 @@ impl Engine {
 
     /// Embeds an image file (indexed or not).
     pub fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>> {
-        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits)
+        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits, None)
             .map_err(|reason| Error::QueryImage { path: path.into(), reason })?;
         let encoders = self.encoders()?;
         let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
@@ -389,6 +390,12 @@ impl Engine {
     pub fn photo_id(&self, path: &Path) -> Result<Option<i64>> {
         let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         Ok(self.catalog().photo_id_by_path(&resolved)?)
+    }
+
+    /// The stored thumbnail of a photo, if it has one.
+    pub fn thumbnail_path(&self, photo_id: i64) -> Result<Option<PathBuf>> {
+        let hash = self.catalog().content_hash(photo_id)?;
+        Ok(hash.map(|h| crate::library::thumbnail_file(&self.library.thumbs_dir(), &h)).filter(|p| p.is_file()))
     }
 
     pub fn failures(&self) -> Result<Vec<crate::api::FailedPhoto>> {

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::api::{IndexSummary, PhotoStatus, Progress};
 use crate::catalog::{Catalog, FileFacts, Folder, Outcome};
-use crate::decode::{self, DecodeLimits};
+use crate::decode::{self, DecodeLimits, DecodeTarget};
 use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
 use crate::index::VectorIndex;
+use crate::library::thumbnail_file;
 use crate::metadata::PhotoMeta;
 use crate::models::ImageSpec;
 use crate::scan::{self, ScannedFile};
@@ -43,6 +44,7 @@ pub struct IndexRun<'a> {
     pub batch_size: usize,
     pub decode_threads: usize,
     pub limits: DecodeLimits,
+    pub thumbs_dir: &'a Path,
 }
 
 /// A file read, hashed, decoded and preprocessed, ready for the encoder.
@@ -52,16 +54,29 @@ pub struct Prepared {
     pub pixels: Vec<f32>,
 }
 
-/// Reads and decodes one file into the encoder's input. Errors are the reason shown to the user.
-pub fn prepare(path: &Path, spec: &ImageSpec, limits: DecodeLimits) -> Result<Prepared, String> {
+/// Longer side of stored thumbnails, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 320;
+
+/// Reads and decodes one file into the encoder's input; with `thumbs_dir`, the same decode
+/// also writes the thumbnail (once per content). Errors are the reason shown to the user.
+pub fn prepare(
+    path: &Path,
+    spec: &ImageSpec,
+    limits: DecodeLimits,
+    thumbs_dir: Option<&Path>,
+) -> Result<Prepared, String> {
     let size = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?.len();
     if size > MAX_FILE_BYTES {
         return Err(format!("file too large ({size} bytes)"));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let content_hash = content_hash(&bytes);
-    let decoded = decode::decode(&bytes, limits).map_err(|e| e.to_string())?;
+    let target = DecodeTarget { min_short_side: spec.size, min_long_side: THUMBNAIL_SIDE };
+    let decoded = decode::decode_scaled(&bytes, limits, target).map_err(|e| e.to_string())?;
     drop(bytes);
+    if let Some(dir) = thumbs_dir {
+        write_thumbnail(&decoded.rgb, &thumbnail_file(dir, &content_hash));
+    }
     let mut pixels = vec![0.0; 3 * spec.size as usize * spec.size as usize];
     decode::clip_tensor(&decoded.rgb, spec, &mut pixels).map_err(|e| e.to_string())?;
     let (width, height) = decoded.rgb.dimensions();
@@ -77,6 +92,20 @@ pub fn prepare(path: &Path, spec: &ImageSpec, limits: DecodeLimits) -> Result<Pr
         orientation: exif.orientation,
     };
     Ok(Prepared { content_hash, meta, pixels })
+}
+
+/// A missing thumbnail is a cosmetic loss: it is logged, and the photo is still indexed.
+fn write_thumbnail(rgb: &image::RgbImage, path: &Path) {
+    if path.is_file() {
+        return;
+    }
+    let result = decode::thumbnail_jpeg(rgb, THUMBNAIL_SIDE).map_err(std::io::Error::other).and_then(|jpeg| {
+        path.parent().map_or(Ok(()), std::fs::create_dir_all)?;
+        crate::fsio::write_atomic(path, &jpeg)
+    });
+    if let Err(err) = result {
+        tracing::warn!("cannot write thumbnail {}: {err}", path.display());
+    }
 }
 
 /// BLAKE3 of the size and up to three 64 KiB samples (start, middle, end): identifies a file's
@@ -204,7 +233,7 @@ impl IndexRun<'_> {
                         let Some((_, file)) = chunk.get(i) else { break };
                         // A decoder bug on one hostile file must cost that file, not the run.
                         let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            prepare(&file.path, self.spec, self.limits)
+                            prepare(&file.path, self.spec, self.limits, Some(self.thumbs_dir))
                         }))
                         .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
                         *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(prepared);

@@ -51,7 +51,9 @@ impl Library {
     }
 
     pub fn open(root: &Path, access: Access) -> Result<Self, LibraryError> {
-        for dir in [root.to_path_buf(), root.join("index"), root.join("models"), root.join("cache")] {
+        for dir in
+            [root.to_path_buf(), root.join("index"), root.join("models"), root.join("cache"), root.join("thumbs")]
+        {
             fs::create_dir_all(&dir).map_err(|source| LibraryError::Create { path: dir.clone(), source })?;
         }
         // Absolute from here on: paths are shown to people and stored by other components.
@@ -91,10 +93,21 @@ impl Library {
         self.root.join("runtime")
     }
 
+    /// Thumbnails, named by content hash so renames and duplicates share one.
+    pub fn thumbs_dir(&self) -> PathBuf {
+        self.root.join("thumbs")
+    }
+
     /// Rebuildable data: optimized graphs, checksum stamps.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+}
+
+/// The thumbnail of content `hash` under `thumbs_dir` (two-level fan-out keeps folders small).
+pub fn thumbnail_file(thumbs_dir: &Path, hash: &[u8; 32]) -> PathBuf {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    thumbs_dir.join(&hex[..2]).join(format!("{hex}.jpg"))
 }
 
 fn take_writer_lock(root: &Path) -> Result<File, LibraryError> {

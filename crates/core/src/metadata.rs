@@ -33,7 +33,16 @@ pub struct ExifFacts {
 
 /// Reads what it can from a raw EXIF (TIFF) block.
 pub fn read_exif(raw: Vec<u8>) -> ExifFacts {
-    let exif = match exif::Reader::new().continue_on_error(true).read_raw(raw) {
+    facts(exif::Reader::new().continue_on_error(true).read_raw(raw))
+}
+
+/// Reads what it can from the EXIF block inside a JPEG (or another container) file.
+pub fn read_exif_from_file(bytes: &[u8]) -> ExifFacts {
+    facts(exif::Reader::new().continue_on_error(true).read_from_container(&mut std::io::Cursor::new(bytes)))
+}
+
+fn facts(parsed: Result<exif::Exif, exif::Error>) -> ExifFacts {
+    let exif = match parsed {
         Ok(exif) => exif,
         Err(exif::Error::PartialResult(partial)) => partial.into_inner().0,
         Err(err) => {

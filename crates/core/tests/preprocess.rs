@@ -4,6 +4,7 @@
 mod util;
 
 use photo_search_core::decode::{DecodeLimits, clip_tensor, decode};
+use photo_search_core::indexer::prepare;
 use photo_search_core::models::ImageSpec;
 
 /// Pixel values differ slightly between JPEG decoders (IDCT rounding, chroma upsampling) and
@@ -14,34 +15,75 @@ const MAX_MEAN_ABS: f32 = 0.0075;
 const MAX_P99_ABS: f32 = 0.031;
 const MAX_ABS: f32 = 0.2;
 
-#[test]
-fn preprocessing_matches_clip_image_processor() {
-    let reference = util::repo().join("tests/reference/preprocess");
-    let manifest = std::fs::read_to_string(reference.join("manifest.tsv")).unwrap();
-    let spec = ImageSpec::clip(224);
+struct Diff {
+    mean: f32,
+    p99: f32,
+    max: f32,
+}
+
+fn reference_tensor(name: &str) -> Vec<f32> {
+    std::fs::read(util::repo().join("tests/reference/preprocess").join(name))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn diff(ours: &[f32], expected: &[f32]) -> Diff {
+    assert_eq!(ours.len(), expected.len());
+    let mut diffs: Vec<f32> = ours.iter().zip(expected).map(|(a, b)| (a - b).abs()).collect();
+    let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    diffs.sort_by(f32::total_cmp);
+    Diff { mean, p99: diffs[diffs.len() * 99 / 100], max: diffs[diffs.len() - 1] }
+}
+
+/// Runs `tensor_of` on every reference photo and checks it against the reference tensor.
+fn check_all(label: &str, tensor_of: impl Fn(&std::path::Path) -> Vec<f32>, limits: (f32, f32, f32)) {
+    let manifest = std::fs::read_to_string(util::repo().join("tests/reference/preprocess/manifest.tsv")).unwrap();
     let mut checked = 0;
     for line in manifest.lines().skip(1) {
         let (photo, tensor) = line.split_once('\t').unwrap();
-        let bytes = std::fs::read(util::shared().join("photos").join(photo)).unwrap();
-        let decoded = decode(&bytes, DecodeLimits::default()).unwrap();
-        let mut ours = vec![0.0f32; 3 * 224 * 224];
-        clip_tensor(&decoded.rgb, &spec, &mut ours).unwrap();
-        let expected: Vec<f32> = std::fs::read(reference.join(tensor))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        assert_eq!(expected.len(), ours.len());
-        let mut diffs: Vec<f32> = ours.iter().zip(&expected).map(|(a, b)| (a - b).abs()).collect();
-        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
-        diffs.sort_by(f32::total_cmp);
-        let p99 = diffs[diffs.len() * 99 / 100];
-        let max = diffs[diffs.len() - 1];
-        println!("{photo}: mean {mean:.4} p99 {p99:.4} max {max:.4}");
-        assert!(mean < MAX_MEAN_ABS && p99 < MAX_P99_ABS && max < MAX_ABS, "{photo}: mean {mean} p99 {p99} max {max}");
+        let ours = tensor_of(&util::shared().join("photos").join(photo));
+        let d = diff(&ours, &reference_tensor(tensor));
+        println!("{label} {photo}: mean {:.4} p99 {:.4} max {:.4}", d.mean, d.p99, d.max);
+        assert!(
+            d.mean < limits.0 && d.p99 < limits.1 && d.max < limits.2,
+            "{label} {photo}: {:?}",
+            (d.mean, d.p99, d.max)
+        );
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} reference photos");
+}
+
+#[test]
+fn full_decode_preprocessing_matches_clip_image_processor() {
+    check_all(
+        "full",
+        |path| {
+            let decoded = decode(&std::fs::read(path).unwrap(), DecodeLimits::default()).unwrap();
+            let mut ours = vec![0.0f32; 3 * 224 * 224];
+            clip_tensor(&decoded.rgb, &ImageSpec::clip(224), &mut ours).unwrap();
+            ours
+        },
+        (MAX_MEAN_ABS, MAX_P99_ABS, MAX_ABS),
+    );
+}
+
+/// The indexer decodes JPEGs at a reduced DCT scale (1/8 for most camera photos), which blurs
+/// slightly differently from a full decode followed by bicubic downscaling. Measured on these
+/// photos: mean 0.005-0.036 (under 2.5 levels), p99 at most 0.135 (9 levels), max 0.50.
+const FAST_MEAN_ABS: f32 = 0.045;
+const FAST_P99_ABS: f32 = 0.2;
+const FAST_MAX_ABS: f32 = 0.75;
+
+#[test]
+fn indexing_preprocessing_stays_close_to_clip_image_processor() {
+    check_all(
+        "fast",
+        |path| prepare(path, &ImageSpec::clip(224), DecodeLimits::default(), None).unwrap().pixels,
+        (FAST_MEAN_ABS, FAST_P99_ABS, FAST_MAX_ABS),
+    );
 }
 
 #[test]
