@@ -30,9 +30,12 @@ struct Cli {
     /// Images per encoder call (default: 8 on CPU, 32 on GPU).
     #[arg(long, global = true)]
     batch_size: Option<usize>,
-    /// Threads decoding photos while indexing (0: one per core).
+    /// Indexing workers, each decoding and encoding its own batches (default: one per core on CPU).
     #[arg(long, global = true, default_value_t = 0)]
-    decode_threads: usize,
+    workers: usize,
+    /// Extra threads that only decode while indexing (default: none on CPU, one per core on GPU).
+    #[arg(long, global = true)]
+    decode_threads: Option<usize>,
     /// How vectors are stored in the index.
     #[arg(long, global = true, value_enum, default_value_t = QuantizationArg::F16)]
     quantization: QuantizationArg,
@@ -169,6 +172,7 @@ fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
     let mut options = EngineOptions::new(library, model, access);
     options.encoder.threads = cli.threads;
     options.encoder.batch_size = cli.batch_size;
+    options.workers = cli.workers;
     options.decode_threads = cli.decode_threads;
     options.quantization = match cli.quantization {
         QuantizationArg::F16 => Quantization::F16,
@@ -276,11 +280,12 @@ fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
             }
             bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         }
-        Progress::Finished { .. } => bar.finish_and_clear(),
+        Progress::Paused { paused } => bar.set_message(if paused { "paused" } else { "resumed" }),
+        Progress::Finished { .. } | Progress::Cancelled { .. } => bar.finish_and_clear(),
     })?;
     println!(
-        "indexed {}, unchanged {}, failed {}, removed {}",
-        summary.indexed, summary.unchanged, summary.failed, summary.removed
+        "indexed {}, moved {}, duplicates {}, unchanged {}, failed {}, removed {}",
+        summary.indexed, summary.moved, summary.duplicates, summary.unchanged, summary.failed, summary.removed
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -305,7 +310,10 @@ fn status(engine: &Engine, json: bool, failed: bool) -> Result<ExitCode> {
 
 fn print_status(s: &Status) {
     println!("library   {}", s.library.display());
-    println!("photos    {} total, {} indexed, {} failed", s.photos.total, s.photos.indexed, s.photos.failed);
+    println!(
+        "photos    {} total, {} indexed, {} failed, {} offline",
+        s.photos.total, s.photos.indexed, s.photos.failed, s.photos.offline
+    );
     println!("folders   {}", s.folders.len());
     for f in &s.folders {
         println!("          {}", f.display());

@@ -67,7 +67,7 @@ fn bad_inputs_are_recorded_as_failed_with_reasons_and_the_rest_is_indexed() {
 
     // Failed files are not retried while unchanged.
     let again = t.ok(&["index"]);
-    assert!(again.contains(&format!("indexed 0, unchanged {candidates}")), "{again}");
+    assert!(again.contains(&format!("indexed 0, moved 0, duplicates 0, unchanged {candidates}")), "{again}");
 }
 
 fn colour_library() -> TestDir {

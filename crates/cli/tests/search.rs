@@ -19,7 +19,7 @@ fn indexed_library() -> TestDir {
         fs::copy(&src, photos.join(src.file_name().unwrap())).unwrap();
     }
     let out = t.ok(&["index", photos.to_str().unwrap()]);
-    assert!(out.contains("indexed 15, unchanged 0, failed 0"), "{out}");
+    assert!(out.contains("indexed 15, moved 0, duplicates 0, unchanged 0, failed 0"), "{out}");
     t
 }
 
@@ -90,7 +90,7 @@ fn combined_query_moves_away_from_negative_terms() {
 fn second_index_is_a_no_op() {
     let t = indexed_library();
     let out = t.ok(&["index"]);
-    assert!(out.contains("indexed 0, unchanged 15, failed 0, removed 0"), "{out}");
+    assert!(out.contains("indexed 0, moved 0, duplicates 0, unchanged 15, failed 0, removed 0"), "{out}");
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn changed_file_is_re_encoded() {
     // Overwrite a red photo with a blue one: it must now be found as blue.
     fs::copy(t.path("photos/blue0.jpg"), t.path("photos/red0.jpg")).unwrap();
     let out = t.ok(&["index"]);
-    assert!(out.contains("indexed 1, unchanged 14"), "{out}");
+    assert!(out.contains("indexed 1, moved 0, duplicates 0, unchanged 14"), "{out}");
     let names = hit_names(&t.json(&["search", "blue", "-n", "4", "--json"]));
     assert!(names.contains(&"red0.jpg".to_string()), "{names:?}");
 }

@@ -25,6 +25,8 @@ pub struct PhotoCounts {
     pub total: u64,
     pub indexed: u64,
     pub failed: u64,
+    /// Photos in folders that could not be read at the last scan (kept, not deleted).
+    pub offline: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,7 +38,12 @@ pub struct FailedPhoto {
 /// What an `index` run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IndexSummary {
+    /// Files read, decoded and encoded.
     pub indexed: u64,
+    /// Files moved or renamed: recognised by content, kept their vectors (no encoding).
+    pub moved: u64,
+    /// Byte-identical copies of indexed photos: vectors copied, not encoded.
+    pub duplicates: u64,
     pub unchanged: u64,
     pub failed: u64,
     pub removed: u64,
@@ -60,12 +67,23 @@ pub enum Progress {
         queued: u64,
         unchanged: u64,
     },
-    /// One file finished (indexed or failed).
+    /// One file finished (indexed or failed). `rate` is files per second so far; `eta_s` the
+    /// estimated seconds left.
     File {
         done: u64,
         queued: u64,
         path: PathBuf,
         failed: Option<String>,
+        rate: f64,
+        eta_s: Option<u64>,
+    },
+    /// The job was paused or resumed.
+    Paused {
+        paused: bool,
+    },
+    /// The job was cancelled; what was finished is kept.
+    Cancelled {
+        summary: IndexSummary,
     },
     Finished {
         summary: IndexSummary,

@@ -10,10 +10,11 @@ use crate::api::{FailedPhoto, PhotoCounts, PhotoStatus};
 use crate::metadata::PhotoMeta;
 
 /// The schema this code writes. A catalog with a higher `user_version` is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -51,7 +52,11 @@ CREATE TABLE vectors (
     PRIMARY KEY (photo_id, model_id)
 ) WITHOUT ROWID;
 CREATE INDEX vectors_model ON vectors(model_id);
-"#];
+"#,
+    r#"
+ALTER TABLE folders ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -81,6 +86,8 @@ pub struct Folder {
     pub id: i64,
     pub path: PathBuf,
     pub added_at: i64,
+    /// The folder could not be read at the last scan (an unplugged drive); its photos are kept.
+    pub offline: bool,
 }
 
 /// What the catalog knows of a file, enough to decide whether it must be read again.
@@ -152,7 +159,7 @@ impl Catalog {
         Ok(self.conn.query_row(
             "INSERT INTO folders (path, added_at) VALUES (?1, ?2)
              ON CONFLICT(path) DO UPDATE SET path = excluded.path
-             RETURNING id, path, added_at",
+             RETURNING id, path, added_at, offline",
             params![text, now_unix()],
             folder_row,
         )?)
@@ -162,12 +169,12 @@ impl Catalog {
         let text = path_str(path)?;
         Ok(self
             .conn
-            .query_row("SELECT id, path, added_at FROM folders WHERE path = ?1", [text], folder_row)
+            .query_row("SELECT id, path, added_at, offline FROM folders WHERE path = ?1", [text], folder_row)
             .optional()?)
     }
 
     pub fn folders(&self) -> Result<Vec<Folder>> {
-        let mut stmt = self.conn.prepare("SELECT id, path, added_at FROM folders ORDER BY path")?;
+        let mut stmt = self.conn.prepare("SELECT id, path, added_at, offline FROM folders ORDER BY path")?;
         let rows = stmt.query_map([], folder_row)?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -180,6 +187,70 @@ impl Catalog {
         tx.execute("DELETE FROM folders WHERE id = ?1", [folder_id])?;
         tx.commit()?;
         Ok(ids)
+    }
+
+    pub fn set_offline(&self, folder_id: i64, offline: bool) -> Result<()> {
+        self.conn.execute("UPDATE folders SET offline = ?2 WHERE id = ?1", params![folder_id, offline])?;
+        Ok(())
+    }
+
+    /// Content hashes of the given photos (those that have one).
+    pub fn hashes(&self, ids: &[i64]) -> Result<Vec<(i64, [u8; 32])>> {
+        let mut stmt = self.conn.prepare("SELECT content_hash FROM photos WHERE id = ?1")?;
+        let mut out = Vec::new();
+        for id in ids {
+            let hash: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?.flatten();
+            if let Some(hash) = hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()) {
+                out.push((*id, hash));
+            }
+        }
+        Ok(out)
+    }
+
+    /// An indexed photo with this content and a vector of `model_id`, if any.
+    pub fn indexed_with_hash(&self, hash: &[u8; 32], model_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT p.id FROM photos p JOIN vectors v ON v.photo_id = p.id AND v.model_id = ?2
+                 WHERE p.content_hash = ?1 AND p.status = 'indexed' ORDER BY p.id LIMIT 1",
+                params![hash.as_slice(), model_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A file moved or renamed: the photo keeps its id, vectors and metadata; only where it
+    /// lives changes.
+    pub fn move_photo(&self, id: i64, to: &FileFacts) -> Result<()> {
+        self.conn.execute(
+            "UPDATE photos SET folder_id = ?2, path = ?3, size = ?4, mtime_ns = ?5 WHERE id = ?1",
+            params![id, to.folder_id, path_str(&to.path)?, to.size as i64, to.mtime_ns],
+        )?;
+        Ok(())
+    }
+
+    /// A byte-identical copy of an indexed photo: a new photo with the source's metadata and
+    /// vectors, no encoding needed. Returns the new id.
+    pub fn duplicate_photo(&mut self, source: i64, file: &FileFacts) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.query_row(
+            "INSERT INTO photos (folder_id, path, size, mtime_ns, content_hash, width, height, format, taken_at,
+                                 camera_make, camera_model, gps_lat, gps_lon, orientation, status, error)
+             SELECT ?2, ?3, ?4, ?5, content_hash, width, height, format, taken_at,
+                    camera_make, camera_model, gps_lat, gps_lon, orientation, status, error
+             FROM photos WHERE id = ?1
+             RETURNING id",
+            params![source, file.folder_id, path_str(&file.path)?, file.size as i64, file.mtime_ns],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO vectors (photo_id, model_id, vector) SELECT ?2, model_id, vector FROM vectors WHERE photo_id = ?1",
+            params![source, id],
+        )?;
+        bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Every file of a folder the catalog knows, keyed by path.
@@ -354,11 +425,13 @@ impl Catalog {
 
     pub fn counts(&self) -> Result<PhotoCounts> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'indexed'), 0), COALESCE(SUM(status = 'failed'), 0) FROM photos",
+            "SELECT COUNT(*), COALESCE(SUM(p.status = 'indexed'), 0), COALESCE(SUM(p.status = 'failed'), 0),
+                    COALESCE(SUM(f.offline), 0)
+             FROM photos p JOIN folders f ON f.id = p.folder_id",
             [],
             |r| {
                 let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
-                Ok(PhotoCounts { total: count(0)?, indexed: count(1)?, failed: count(2)? })
+                Ok(PhotoCounts { total: count(0)?, indexed: count(1)?, failed: count(2)?, offline: count(3)? })
             },
         )?)
     }
@@ -446,7 +519,7 @@ fn ids_where(tx: &Transaction<'_>, sql: &str, arg: i64) -> Result<Vec<i64>> {
 }
 
 fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
-    Ok(Folder { id: r.get(0)?, path: PathBuf::from(r.get::<_, String>(1)?), added_at: r.get(2)? })
+    Ok(Folder { id: r.get(0)?, path: PathBuf::from(r.get::<_, String>(1)?), added_at: r.get(2)?, offline: r.get(3)? })
 }
 
 fn path_str(path: &Path) -> Result<&str> {

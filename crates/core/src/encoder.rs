@@ -64,6 +64,11 @@ pub struct Encoders {
     pub provider: Provider,
     pub precision: Precision,
     pub batch_size: usize,
+    runtime: Arc<Runtime>,
+    vision_path: PathBuf,
+    cache: PathBuf,
+    size: u32,
+    dims: usize,
 }
 
 impl Encoders {
@@ -93,7 +98,18 @@ impl Encoders {
             provider,
             precision,
             batch_size: options.batch_size.unwrap_or_else(|| default_batch_size(provider)).max(1),
+            runtime: runtime.clone(),
+            vision_path,
+            cache,
+            size: manifest.image.size,
+            dims: manifest.dims,
         })
+    }
+
+    /// Another vision session (for a parallel indexing worker) with its own thread count.
+    pub fn image_encoder(&self, threads: usize) -> Result<ImageEncoder, EncoderError> {
+        let (session, _) = open_session(&self.runtime, "vision", &self.vision_path, &self.cache, threads)?;
+        ImageEncoder::new(session, &self.vision_path, self.size, self.dims)
     }
 }
 

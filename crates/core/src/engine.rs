@@ -14,7 +14,7 @@ use crate::decode::DecodeLimits;
 use crate::download::{self, DownloadError, DownloadProgress};
 use crate::encoder::{EncoderError, EncoderOptions, Encoders};
 use crate::index::{IndexError, OpenOutcome, Quantization, VectorIndex};
-use crate::indexer::{IndexRun, IndexerError};
+use crate::indexer::{IndexRun, IndexerError, JobControl};
 use crate::library::{Access, Library, LibraryError};
 use crate::models::{self, ModelChoice, ModelError, ModelLocation, Precision, VerifiedStamps};
 use crate::query::{QueryError, SearchQuery, Term};
@@ -109,9 +109,42 @@ pub struct EngineOptions {
     pub access: Access,
     pub quantization: Quantization,
     pub encoder: EncoderOptions,
-    /// Threads decoding photos while indexing; 0 means one per core.
-    pub decode_threads: usize,
+    /// Indexing workers, each with its own vision session; 0 picks by provider and cores.
+    pub workers: usize,
+    /// Threads that only decode while indexing; `None` picks by provider (none on CPU, where
+    /// each worker decodes its own batch; one per core on GPU).
+    pub decode_threads: Option<usize>,
     pub limits: DecodeLimits,
+}
+
+/// How indexing uses the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub workers: usize,
+    /// ONNX Runtime threads per worker session.
+    pub threads: usize,
+    pub decode_threads: usize,
+}
+
+impl EngineOptions {
+    /// On a CPU, decoding and encoding compete for the same cores: by default each core gets a
+    /// worker that decodes a batch and then encodes it on a one-thread session (measured faster
+    /// and steadier than decode threads beside one multi-threaded session). A GPU encodes while
+    /// every core decodes.
+    pub fn layout(&self, provider: Provider) -> Layout {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        if provider.is_gpu() {
+            let workers = self.workers.max(1);
+            return Layout {
+                workers,
+                threads: self.encoder.threads,
+                decode_threads: self.decode_threads.unwrap_or(cores),
+            };
+        }
+        let workers = if self.workers > 0 { self.workers } else { cores.clamp(1, 4) };
+        let threads = if self.encoder.threads > 0 { self.encoder.threads } else { (cores / workers).max(1) };
+        Layout { workers, threads, decode_threads: self.decode_threads.unwrap_or(0) }
+    }
 }
 
 impl EngineOptions {
@@ -122,7 +155,8 @@ impl EngineOptions {
             access,
             quantization: Quantization::default(),
             encoder: EncoderOptions::default(),
-            decode_threads: 0,
+            workers: 0,
+            decode_threads: None,
             limits: DecodeLimits::default(),
         }
     }
@@ -297,6 +331,16 @@ impl Engine {
 
     /// Adds `paths` as folders (if any), then indexes them, or every folder when none is given.
     pub fn index(&self, paths: &[PathBuf], progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary> {
+        self.index_with(paths, &JobControl::default(), progress)
+    }
+
+    /// [`Engine::index`] with pause, resume and cancel through `control`.
+    pub fn index_with(
+        &self,
+        paths: &[PathBuf],
+        control: &JobControl,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IndexSummary> {
         self.require_write()?;
         let folders = if paths.is_empty() {
             self.folders()?
@@ -305,20 +349,27 @@ impl Engine {
         };
         let encoders = self.encoders()?;
         let index = self.vector_index()?;
-        let threads = match self.options.decode_threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
+        let layout = self.options.layout(encoders.provider);
+        tracing::info!(
+            "indexing with {} worker(s) x {} thread(s), {} decode thread(s), batch {}",
+            layout.workers,
+            layout.threads,
+            layout.decode_threads,
+            encoders.batch_size
+        );
+        let workers: Vec<_> =
+            (0..layout.workers).map(|_| encoders.image_encoder(layout.threads)).collect::<Result<_, _>>()?;
         let run = IndexRun {
             catalog: &self.catalog,
             index: &index,
-            encoder: &encoders.image,
+            encoders: workers.iter().map(|w| w as &(dyn crate::encoder::BatchEncoder + Sync)).collect(),
             spec: &self.model.manifest.image,
             model_id: &self.model.manifest.id,
             batch_size: encoders.batch_size,
-            decode_threads: threads,
+            decode_threads: layout.decode_threads,
             limits: self.options.limits,
             thumbs_dir: &self.library.thumbs_dir(),
+            control,
         };
         Ok(run.run(&folders, progress)?)
     }

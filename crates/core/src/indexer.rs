@@ -2,10 +2,11 @@
 //! changed files are read, decoded and encoded; unchanged ones (same size and time) are not
 //! opened; deleted ones leave. A file that fails is recorded with its reason and the run goes on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::api::{IndexSummary, PhotoStatus, Progress};
@@ -32,19 +33,6 @@ pub enum IndexerError {
     Index(#[from] crate::index::IndexError),
     #[error(transparent)]
     Encoder(#[from] EncoderError),
-}
-
-/// Everything one run needs.
-pub struct IndexRun<'a> {
-    pub catalog: &'a Mutex<Catalog>,
-    pub index: &'a Mutex<VectorIndex>,
-    pub encoder: &'a (dyn BatchEncoder + Sync),
-    pub spec: &'a ImageSpec,
-    pub model_id: &'a str,
-    pub batch_size: usize,
-    pub decode_threads: usize,
-    pub limits: DecodeLimits,
-    pub thumbs_dir: &'a Path,
 }
 
 /// A file read, hashed, decoded and preprocessed, ready for the encoder.
@@ -108,97 +96,245 @@ fn write_thumbnail(rgb: &image::RgbImage, path: &Path) {
     }
 }
 
+/// Bytes hashed from each of the start, middle and end of a file.
+const HASH_CHUNK: usize = 64 << 10;
+
 /// BLAKE3 of the size and up to three 64 KiB samples (start, middle, end): identifies a file's
 /// content cheaply, so a renamed file can be recognised without hashing all of it.
 pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
-    const CHUNK: usize = 64 << 10;
+    let len = bytes.len();
+    if len <= 3 * HASH_CHUNK {
+        return sampled_hash(len as u64, &[bytes]);
+    }
+    let mid = len / 2 - HASH_CHUNK / 2;
+    sampled_hash(len as u64, &[&bytes[..HASH_CHUNK], &bytes[mid..mid + HASH_CHUNK], &bytes[len - HASH_CHUNK..]])
+}
+
+/// [`content_hash`] of a file, reading only the sampled chunks.
+pub fn file_content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    if len <= 3 * HASH_CHUNK {
+        let mut bytes = Vec::with_capacity(len);
+        file.read_to_end(&mut bytes)?;
+        return Ok(content_hash(&bytes));
+    }
+    let mut chunks = [vec![0u8; HASH_CHUNK], vec![0u8; HASH_CHUNK], vec![0u8; HASH_CHUNK]];
+    for (chunk, offset) in chunks.iter_mut().zip([0, len / 2 - HASH_CHUNK / 2, len - HASH_CHUNK]) {
+        file.seek(SeekFrom::Start(offset as u64))?;
+        file.read_exact(chunk)?;
+    }
+    Ok(sampled_hash(len as u64, &[&chunks[0], &chunks[1], &chunks[2]]))
+}
+
+fn sampled_hash(len: u64, chunks: &[&[u8]]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(&(bytes.len() as u64).to_le_bytes());
-    if bytes.len() <= 3 * CHUNK {
-        hasher.update(bytes);
-    } else {
-        let mid = bytes.len() / 2 - CHUNK / 2;
-        hasher.update(&bytes[..CHUNK]);
-        hasher.update(&bytes[mid..mid + CHUNK]);
-        hasher.update(&bytes[bytes.len() - CHUNK..]);
+    hasher.update(&len.to_le_bytes());
+    for chunk in chunks {
+        hasher.update(chunk);
     }
     *hasher.finalize().as_bytes()
+}
+
+/// Pause, resume and cancel for a running job, from any thread.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    paused: AtomicBool,
+    cancelled: AtomicBool,
+}
+
+impl JobControl {
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// Stops the job after the batch being written; finished work is kept.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn wait_while_paused(&self) {
+        while self.is_paused() && !self.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Everything one run needs.
+pub struct IndexRun<'a> {
+    pub catalog: &'a Mutex<Catalog>,
+    pub index: &'a Mutex<VectorIndex>,
+    /// One encoder per worker; each worker encodes its own batches.
+    pub encoders: Vec<&'a (dyn BatchEncoder + Sync)>,
+    pub spec: &'a ImageSpec,
+    pub model_id: &'a str,
+    pub batch_size: usize,
+    /// Threads that only decode, feeding the workers; 0: each worker decodes its own batch.
+    pub decode_threads: usize,
+    pub limits: DecodeLimits,
+    pub thumbs_dir: &'a Path,
+    pub control: &'a JobControl,
+}
+
+type Work = (i64, ScannedFile);
+
+/// What a scan found to do.
+#[derive(Default)]
+struct Plan {
+    /// Files to read and encode.
+    work: Vec<Work>,
+    /// Of `work`, the indexes of files whose path the catalog does not know (maybe moved).
+    new: Vec<usize>,
+    /// Photos whose file is gone.
+    gone: Vec<i64>,
+    unchanged: u64,
 }
 
 impl IndexRun<'_> {
     /// Indexes the given folders. Returns the summary; `progress` sees every step.
     pub fn run(&self, folders: &[Folder], progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary, IndexerError> {
         let mut summary = IndexSummary::default();
-        let mut work: Vec<(i64, ScannedFile)> = Vec::new();
+        let plan = self.plan(folders, progress)?;
+        summary.unchanged = plan.unchanged;
+        let (work, later) = self.reuse_known_content(plan, &mut summary)?;
+        progress(Progress::Planned { queued: (work.len() + later.len()) as u64, unchanged: summary.unchanged });
+
+        let mut tracker = Tracker::new((work.len() + later.len()) as u64);
+        let mut result = self.encode_all(&work, &mut summary, &mut tracker, progress);
+        if result.is_ok() && !self.control.is_cancelled() {
+            // Copies of files first seen in this run: their original is encoded now.
+            let mut again = Vec::new();
+            for (folder_id, file, hash) in later {
+                let source = self.lock_catalog().indexed_with_hash(&hash, self.model_id)?;
+                match source {
+                    Some(source) => self.duplicate(source, &facts(folder_id, &file), &mut summary)?,
+                    None => again.push((folder_id, file)),
+                }
+            }
+            result = self.encode_all(&again, &mut summary, &mut tracker, progress);
+        }
+        // Whatever was committed is kept: save the index even when the run stops on an error.
+        let saved = self.save();
+        result?;
+        saved?;
+        if self.control.is_cancelled() {
+            progress(Progress::Cancelled { summary });
+        } else {
+            progress(Progress::Finished { summary });
+        }
+        Ok(summary)
+    }
+
+    /// Scans every folder and compares with the catalog. Unreadable folders are marked offline
+    /// and keep their photos.
+    fn plan(&self, folders: &[Folder], progress: &mut dyn FnMut(Progress)) -> Result<Plan, IndexerError> {
+        let mut plan = Plan::default();
         for folder in folders {
             progress(Progress::Scanning { folder: folder.path.clone() });
             let mut problems = Vec::new();
             let files = match scan::scan(&folder.path, &mut problems) {
                 Ok(files) => files,
                 Err(err) => {
-                    // An unplugged drive must not erase its photos from the library.
                     let reason = std::error::Error::source(&err).map_or(err.to_string(), |s| s.to_string());
+                    self.lock_catalog().set_offline(folder.id, true)?;
                     progress(Progress::FolderUnavailable { folder: folder.path.clone(), reason });
                     continue;
                 }
             };
+            if folder.offline {
+                self.lock_catalog().set_offline(folder.id, false)?;
+            }
             for problem in problems {
                 tracing::warn!("skipped {}: {}", problem.path.display(), problem.message);
             }
             let known = self.lock_catalog().known_files(folder.id, self.model_id)?;
             let seen: HashSet<&PathBuf> = files.iter().map(|f| &f.path).collect();
-            let gone: Vec<i64> = known.iter().filter(|(p, _)| !seen.contains(p)).map(|(_, k)| k.id).collect();
-            self.remove(&gone)?;
-            summary.removed += gone.len() as u64;
+            plan.gone.extend(known.iter().filter(|(p, _)| !seen.contains(p)).map(|(_, k)| k.id));
             for file in files {
-                let unchanged = known.get(&file.path).is_some_and(|k| {
-                    k.size == file.size
-                        && k.mtime_ns == file.mtime_ns
-                        && (k.status == PhotoStatus::Failed || k.has_vector)
-                });
-                if unchanged {
-                    summary.unchanged += 1;
-                } else {
-                    work.push((folder.id, file));
+                match known.get(&file.path) {
+                    Some(k)
+                        if k.size == file.size
+                            && k.mtime_ns == file.mtime_ns
+                            && (k.status == PhotoStatus::Failed || k.has_vector) =>
+                    {
+                        plan.unchanged += 1
+                    }
+                    Some(_) => plan.work.push((folder.id, file)),
+                    None => {
+                        plan.new.push(plan.work.len());
+                        plan.work.push((folder.id, file));
+                    }
                 }
             }
         }
-        let queued = work.len() as u64;
-        progress(Progress::Planned { queued, unchanged: summary.unchanged });
+        Ok(plan)
+    }
 
-        let mut done = 0u64;
-        let mut last_save = Instant::now();
-        let result = (|| {
-            for chunk in work.chunks(self.batch_size.max(1) * 4) {
-                let outcomes = self.process(chunk)?;
-                self.write(&outcomes)?;
-                for outcome in &outcomes {
-                    done += 1;
-                    let (path, failed) = match outcome {
-                        Outcome::Indexed { file, .. } => {
-                            summary.indexed += 1;
-                            (file.path.clone(), None)
-                        }
-                        Outcome::Failed { file, reason } => {
-                            summary.failed += 1;
-                            (file.path.clone(), Some(reason.clone()))
-                        }
-                    };
-                    progress(Progress::File { done, queued, path, failed });
-                }
-                if last_save.elapsed() > SAVE_EVERY {
-                    self.save()?;
-                    last_save = Instant::now();
-                }
+    /// Moves and copies need no encoder: a new path whose content belongs to a photo that is
+    /// gone is that photo moved; one whose content is already indexed is a duplicate. Deletes
+    /// the photos left gone. Returns the files still to encode, and copies of files first seen
+    /// in this run (done once their original is encoded).
+    #[allow(clippy::type_complexity)]
+    fn reuse_known_content(
+        &self,
+        plan: Plan,
+        summary: &mut IndexSummary,
+    ) -> Result<(Vec<Work>, Vec<(i64, ScannedFile, [u8; 32])>), IndexerError> {
+        let mut gone_by_hash: HashMap<[u8; 32], Vec<i64>> = HashMap::new();
+        for (id, hash) in self.lock_catalog().hashes(&plan.gone)? {
+            gone_by_hash.entry(hash).or_default().push(id);
+        }
+        let mut moved: HashSet<i64> = HashSet::new();
+        let mut handled = vec![false; plan.work.len()];
+        let mut first_seen: HashSet<[u8; 32]> = HashSet::new();
+        let mut later = Vec::new();
+        for &i in &plan.new {
+            let (folder_id, file) = &plan.work[i];
+            let Ok(hash) = file_content_hash(&file.path) else { continue };
+            if let Some(id) = gone_by_hash.get_mut(&hash).and_then(Vec::pop) {
+                self.lock_catalog().move_photo(id, &facts(*folder_id, file))?;
+                moved.insert(id);
+                summary.moved += 1;
+                handled[i] = true;
+                continue;
             }
-            Ok::<(), IndexerError>(())
-        })();
-        // Whatever was committed is kept: save the index even when the run stops on an error.
-        let saved = self.save();
-        result?;
-        saved?;
-        progress(Progress::Finished { summary });
-        Ok(summary)
+            let indexed = self.lock_catalog().indexed_with_hash(&hash, self.model_id)?;
+            if let Some(source) = indexed {
+                self.duplicate(source, &facts(*folder_id, file), summary)?;
+                handled[i] = true;
+            } else if !first_seen.insert(hash) {
+                later.push((*folder_id, file.clone(), hash));
+                handled[i] = true;
+            }
+        }
+        let gone: Vec<i64> = plan.gone.into_iter().filter(|id| !moved.contains(id)).collect();
+        self.remove(&gone)?;
+        summary.removed += gone.len() as u64;
+        let work = plan.work.into_iter().zip(handled).filter(|(_, h)| !h).map(|(w, _)| w).collect();
+        Ok((work, later))
+    }
+
+    fn duplicate(&self, source: i64, file: &FileFacts, summary: &mut IndexSummary) -> Result<(), IndexerError> {
+        let mut catalog = self.lock_catalog();
+        let id = catalog.duplicate_photo(source, file)?;
+        if let Some(vector) = catalog.vector(id, self.model_id)? {
+            self.lock_index().add(id, &vector)?;
+        }
+        summary.duplicates += 1;
+        Ok(())
     }
 
     fn lock_catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
@@ -221,49 +357,144 @@ impl IndexRun<'_> {
         Ok(())
     }
 
-    /// Decodes a chunk on `decode_threads` threads, then encodes what decoded.
-    fn process(&self, chunk: &[(i64, ScannedFile)]) -> Result<Vec<Outcome>, IndexerError> {
+    fn prepare_guarded(&self, file: &ScannedFile) -> Result<Prepared, String> {
+        // A decoder bug on one hostile file must cost that file, not the run.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            prepare(&file.path, self.spec, self.limits, Some(self.thumbs_dir))
+        }))
+        .unwrap_or_else(|_| Err("the decoder crashed on this file".into()))
+    }
+
+    /// The pipeline: decoders (optional) -> workers (gather a batch, encode it on their own
+    /// session) -> this thread, which writes each batch in one transaction. Channels are bounded,
+    /// so memory stays bounded whatever the folder size.
+    fn encode_all(
+        &self,
+        work: &[Work],
+        summary: &mut IndexSummary,
+        tracker: &mut Tracker,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), IndexerError> {
+        if work.is_empty() {
+            return Ok(());
+        }
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Prepared, String>>>> = chunk.iter().map(|_| Mutex::new(None)).collect();
+        let stop = AtomicBool::new(false);
+        let batch = self.batch_size.max(1);
+        let take = || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            (i < work.len()).then_some(i)
+        };
         std::thread::scope(|scope| {
-            for _ in 0..self.decode_threads.clamp(1, chunk.len().max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((_, file)) = chunk.get(i) else { break };
-                        // A decoder bug on one hostile file must cost that file, not the run.
-                        let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            prepare(&file.path, self.spec, self.limits, Some(self.thumbs_dir))
-                        }))
-                        .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
-                        *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(prepared);
+            let (done_tx, done_rx) = sync_channel::<Result<Vec<Outcome>, IndexerError>>(self.encoders.len() * 2);
+            let decoded = if self.decode_threads > 0 {
+                let (tx, rx) = sync_channel::<(usize, Result<Prepared, String>)>(batch * 2);
+                for _ in 0..self.decode_threads {
+                    let tx = tx.clone();
+                    let (take, stop) = (&take, &stop);
+                    scope.spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            self.control.wait_while_paused();
+                            let Some(i) = take() else { break };
+                            if tx.send((i, self.prepare_guarded(&work[i].1))).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Some(Arc::new(Mutex::new(rx)))
+            } else {
+                None
+            };
+            for encoder in &self.encoders {
+                let done_tx = done_tx.clone();
+                let decoded = decoded.clone();
+                let (take, stop) = (&take, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && !self.control.is_cancelled() {
+                        self.control.wait_while_paused();
+                        let mut items = Vec::with_capacity(batch);
+                        while items.len() < batch {
+                            let item = match &decoded {
+                                Some(rx) => rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok(),
+                                None => take().map(|i| (i, self.prepare_guarded(&work[i].1))),
+                            };
+                            match item {
+                                Some(item) => items.push(item),
+                                None => break,
+                            }
+                        }
+                        if items.is_empty() {
+                            break;
+                        }
+                        let result = self.encode_batch(*encoder, work, items);
+                        let failed = result.is_err();
+                        if done_tx.send(result).is_err() || failed {
+                            break;
+                        }
                     }
                 });
             }
-        });
-        let prepared: Vec<Result<Prepared, String>> = slots
-            .into_iter()
-            .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or_else(|| Err("not processed".into())))
-            .collect();
+            drop(done_tx);
 
-        let pixels: Vec<f32> =
-            prepared.iter().filter_map(|p| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
-        let (mut vectors, _) = encode_in_batches(self.encoder, &pixels, self.batch_size)?;
-        vectors.reverse();
-        let mut outcomes = Vec::with_capacity(chunk.len());
-        for ((folder_id, scanned), prepared) in chunk.iter().zip(prepared) {
-            let file = FileFacts {
-                folder_id: *folder_id,
-                path: scanned.path.clone(),
-                size: scanned.size,
-                mtime_ns: scanned.mtime_ns,
+            let mut last_save = Instant::now();
+            let mut was_paused = false;
+            let outcome = loop {
+                let result = match done_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(result) => result,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.control.is_paused() != was_paused {
+                            was_paused = !was_paused;
+                            progress(Progress::Paused { paused: was_paused });
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                };
+                let written = result.and_then(|outcomes| {
+                    self.write(&outcomes)?;
+                    for outcome in outcomes {
+                        progress(tracker.record(outcome, summary));
+                    }
+                    if last_save.elapsed() > SAVE_EVERY {
+                        self.save()?;
+                        last_save = Instant::now();
+                    }
+                    Ok(())
+                });
+                if written.is_err() || self.control.is_cancelled() {
+                    break written;
+                }
             };
+            // Unblocks every thread still sending, then the scope joins them.
+            stop.store(true, Ordering::Relaxed);
+            drop(done_rx);
+            drop(decoded);
+            outcome
+        })
+    }
+
+    /// Encodes the decoded items of one batch; failed decodes become failures.
+    fn encode_batch(
+        &self,
+        encoder: &(dyn BatchEncoder + Sync),
+        work: &[Work],
+        items: Vec<(usize, Result<Prepared, String>)>,
+    ) -> Result<Vec<Outcome>, IndexerError> {
+        let pixels: Vec<f32> =
+            items.iter().filter_map(|(_, p)| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
+        let (vectors, _) = encode_in_batches(encoder, &pixels, self.batch_size)?;
+        let mut vectors = vectors.into_iter();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, prepared) in items {
+            let (folder_id, scanned) = &work[i];
+            let file = facts(*folder_id, scanned);
             outcomes.push(match prepared {
                 Ok(p) => Outcome::Indexed {
                     file,
                     content_hash: p.content_hash,
                     meta: p.meta,
-                    vector: vectors.pop().ok_or(EncoderError::OutputShape {
+                    vector: vectors.next().ok_or(EncoderError::OutputShape {
                         role: "vision",
                         got: 0,
                         count: 1,
@@ -292,5 +523,40 @@ impl IndexRun<'_> {
         let generation = self.lock_catalog().generation()?;
         self.lock_index().save(generation)?;
         Ok(())
+    }
+}
+
+fn facts(folder_id: i64, file: &ScannedFile) -> FileFacts {
+    FileFacts { folder_id, path: file.path.clone(), size: file.size, mtime_ns: file.mtime_ns }
+}
+
+/// Counts, rate and ETA for progress events.
+struct Tracker {
+    queued: u64,
+    done: u64,
+    started: Instant,
+}
+
+impl Tracker {
+    fn new(queued: u64) -> Self {
+        Tracker { queued, done: 0, started: Instant::now() }
+    }
+
+    fn record(&mut self, outcome: Outcome, summary: &mut IndexSummary) -> Progress {
+        self.done += 1;
+        let (path, failed) = match outcome {
+            Outcome::Indexed { file, .. } => {
+                summary.indexed += 1;
+                (file.path, None)
+            }
+            Outcome::Failed { file, reason } => {
+                summary.failed += 1;
+                (file.path, Some(reason))
+            }
+        };
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 { self.done as f64 / elapsed } else { 0.0 };
+        let eta_s = (rate > 0.0).then(|| (self.queued.saturating_sub(self.done) as f64 / rate).round() as u64);
+        Progress::File { done: self.done, queued: self.queued, path, failed, rate, eta_s }
     }
 }
