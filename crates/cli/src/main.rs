@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use photo_search_core::api::{Progress, SearchHit, Status};
+use std::sync::Arc;
+
+use photo_search_core::api::{IndexSummary, Progress, SearchHit, Status};
 use photo_search_core::catalog::PhotoFilter;
 use photo_search_core::index::Quantization;
+use photo_search_core::indexer::JobControl;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
 use photo_search_core::models::{self, ModelChoice};
 use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
@@ -57,6 +60,8 @@ enum QuantizationArg {
 enum Command {
     /// Remember folders and index new and changed photos (all folders when none is given).
     Index { paths: Vec<PathBuf> },
+    /// Index every folder, then keep watching them and index changes until Ctrl-C.
+    Watch,
     /// Search photos by text, e.g. `kids on a beach` or `"beach" + "sunset" - "people"`.
     Search {
         #[arg(required = true, num_args = 1..)]
@@ -185,6 +190,7 @@ fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Index { paths } => index(&open(&cli, Access::Write, None)?, paths),
+        Command::Watch => watch(&open(&cli, Access::Write, None)?),
         Command::Search { query, output, filter } => {
             let engine = open(&cli, Access::Read, None)?;
             let terms = query::parse_terms(&query.join(" "))?;
@@ -258,21 +264,31 @@ fn print_hits(hits: &[SearchHit], json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
-    let interactive = std::io::stderr().is_terminal();
-    let bar = if interactive { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {per_sec} eta {eta} {wide_msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let summary = engine.index(paths, &mut |event| match event {
+/// Ctrl-C stops the job cleanly: the batch being written is finished and the index saved.
+fn cancel_on_ctrl_c() -> Result<Arc<JobControl>> {
+    let control = Arc::new(JobControl::default());
+    let handler = control.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("stopping after the current batch...");
+        handler.cancel();
+    })?;
+    Ok(control)
+}
+
+/// Shows indexing progress: a bar on a terminal, failures always.
+fn progress_printer(bar: &ProgressBar) -> impl FnMut(Progress) + '_ {
+    move |event| match event {
         Progress::Scanning { folder } => bar.set_message(format!("scanning {}", folder.display())),
         Progress::FolderUnavailable { folder, reason } => {
             bar.suspend(|| eprintln!("warning: {} is unavailable ({reason}); its photos are kept", folder.display()))
         }
-        Progress::Planned { queued, .. } => bar.set_length(queued),
+        Progress::Polling { folder, reason } => {
+            bar.suspend(|| eprintln!("warning: cannot watch {} ({reason}); polling it instead", folder.display()))
+        }
+        Progress::Planned { queued, .. } => {
+            bar.reset();
+            bar.set_length(queued);
+        }
         Progress::File { done, path, failed, .. } => {
             bar.set_position(done);
             if let Some(reason) = failed {
@@ -282,11 +298,49 @@ fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
         }
         Progress::Paused { paused } => bar.set_message(if paused { "paused" } else { "resumed" }),
         Progress::Finished { .. } | Progress::Cancelled { .. } => bar.finish_and_clear(),
-    })?;
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {per_sec} eta {eta} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn print_summary(summary: &IndexSummary) {
     println!(
         "indexed {}, moved {}, duplicates {}, unchanged {}, failed {}, removed {}",
         summary.indexed, summary.moved, summary.duplicates, summary.unchanged, summary.failed, summary.removed
     );
+}
+
+fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
+    let control = cancel_on_ctrl_c()?;
+    let bar = progress_bar();
+    let summary = engine.index_with(paths, &control, &mut progress_printer(&bar))?;
+    print_summary(&summary);
+    Ok(if control.is_cancelled() { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+fn watch(engine: &Engine) -> Result<ExitCode> {
+    let control = cancel_on_ctrl_c()?;
+    let bar = progress_bar();
+    let mut show = progress_printer(&bar);
+    println!("watching {} folder(s); Ctrl-C to stop", engine.folders()?.len());
+    engine.watch(&control, &mut |event| {
+        if let Progress::Finished { summary } = &event
+            && summary.indexed + summary.moved + summary.duplicates + summary.failed + summary.removed > 0
+        {
+            print_summary(summary);
+        }
+        show(event);
+    })?;
+    println!("stopped; the index is saved");
     Ok(ExitCode::SUCCESS)
 }
 

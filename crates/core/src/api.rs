@@ -62,6 +62,11 @@ pub enum Progress {
         folder: PathBuf,
         reason: String,
     },
+    /// The OS cannot watch this folder (watch limit reached): it is polled instead.
+    Polling {
+        folder: PathBuf,
+        reason: String,
+    },
     /// The work is known: `queued` files need reading, `unchanged` do not.
     Planned {
         queued: u64,

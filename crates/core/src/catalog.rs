@@ -255,12 +255,25 @@ impl Catalog {
 
     /// Every file of a folder the catalog knows, keyed by path.
     pub fn known_files(&self, folder_id: i64, model_id: &str) -> Result<HashMap<PathBuf, KnownFile>> {
+        self.known_files_under(folder_id, None, model_id)
+    }
+
+    /// The files of a folder the catalog knows at `under` (a file, or a folder and everything in
+    /// it), or all of them.
+    pub fn known_files_under(
+        &self,
+        folder_id: i64,
+        under: Option<&Path>,
+        model_id: &str,
+    ) -> Result<HashMap<PathBuf, KnownFile>> {
+        let prefix = under.map(path_str).transpose()?.map(|p| p.trim_end_matches('/').to_string());
         let mut stmt = self.conn.prepare(
             "SELECT p.id, p.path, p.size, p.mtime_ns, p.status,
                     EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?2)
-             FROM photos p WHERE p.folder_id = ?1",
+             FROM photos p WHERE p.folder_id = ?1
+               AND (?3 IS NULL OR p.path = ?3 OR substr(p.path, 1, length(?3) + 1) = ?3 || '/')",
         )?;
-        let rows = stmt.query_map(params![folder_id, model_id], |r| {
+        let rows = stmt.query_map(params![folder_id, model_id, prefix], |r| {
             let status: String = r.get(4)?;
             Ok((
                 PathBuf::from(r.get::<_, String>(1)?),

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use lru::LruCache;
 
@@ -19,6 +20,7 @@ use crate::library::{Access, Library, LibraryError};
 use crate::models::{self, ModelChoice, ModelError, ModelLocation, Precision, VerifiedStamps};
 use crate::query::{QueryError, SearchQuery, Term};
 use crate::runtime::{self, Provider, RuntimeError};
+use crate::watch::{Change, FolderWatcher, WatchError};
 
 /// Every way an engine operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,8 @@ pub enum Error {
     Download(#[from] DownloadError),
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
     #[error("photo {0} is not in the library")]
     UnknownPhoto(i64),
     #[error("folder {0} is not in the library")]
@@ -347,6 +351,54 @@ impl Engine {
         } else {
             paths.iter().map(|p| self.add_folder(p)).collect::<Result<Vec<_>>>()?
         };
+        self.run_job(control, |run| run.run(&folders, progress))
+    }
+
+    /// Indexes only these paths inside the library's folders: files that appeared or changed,
+    /// folders to scan, paths that are gone.
+    pub fn index_paths(
+        &self,
+        paths: &[PathBuf],
+        control: &JobControl,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IndexSummary> {
+        self.require_write()?;
+        let folders = self.folders()?;
+        self.run_job(control, |run| run.run_paths(&folders, paths, progress))
+    }
+
+    /// Indexes every folder, then keeps watching them and indexes what changes, until `control`
+    /// is cancelled (the index is saved after every change). Watching starts before the first
+    /// scan, so nothing that happens meanwhile is missed.
+    pub fn watch(&self, control: &JobControl, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        self.require_write()?;
+        let roots: Vec<PathBuf> = self.folders()?.into_iter().map(|f| f.path).collect();
+        let (mut watcher, fallbacks) = FolderWatcher::new(&roots)?;
+        for fallback in fallbacks {
+            progress(Progress::Polling { folder: fallback.folder, reason: fallback.reason });
+        }
+        self.index_with(&[], control, progress)?;
+        while !control.is_cancelled() {
+            let changes = watcher.next(Duration::from_millis(500));
+            if changes.is_empty() {
+                continue;
+            }
+            let paths: Vec<PathBuf> = changes
+                .into_iter()
+                .map(|c| match c {
+                    Change::Path(p) | Change::Rescan(p) => p,
+                })
+                .collect();
+            self.index_paths(&paths, control, progress)?;
+        }
+        Ok(())
+    }
+
+    fn run_job(
+        &self,
+        control: &JobControl,
+        job: impl FnOnce(&IndexRun<'_>) -> Result<IndexSummary, IndexerError>,
+    ) -> Result<IndexSummary> {
         let encoders = self.encoders()?;
         let index = self.vector_index()?;
         let layout = self.options.layout(encoders.provider);
@@ -359,6 +411,7 @@ impl Engine {
         );
         let workers: Vec<_> =
             (0..layout.workers).map(|_| encoders.image_encoder(layout.threads)).collect::<Result<_, _>>()?;
+        let thumbs_dir = self.library.thumbs_dir();
         let run = IndexRun {
             catalog: &self.catalog,
             index: &index,
@@ -368,10 +421,10 @@ impl Engine {
             batch_size: encoders.batch_size,
             decode_threads: layout.decode_threads,
             limits: self.options.limits,
-            thumbs_dir: &self.library.thumbs_dir(),
+            thumbs_dir: &thumbs_dir,
             control,
         };
-        Ok(run.run(&folders, progress)?)
+        Ok(job(&run)?)
     }
 
     /// Embeds a text query, through a cache of recent queries.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::api::{IndexSummary, PhotoStatus, Progress};
-use crate::catalog::{Catalog, FileFacts, Folder, Outcome};
+use crate::catalog::{Catalog, FileFacts, Folder, KnownFile, Outcome};
 use crate::decode::{self, DecodeLimits, DecodeTarget};
 use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
 use crate::index::VectorIndex;
@@ -203,12 +203,86 @@ struct Plan {
     unchanged: u64,
 }
 
+impl Plan {
+    /// Compares what is on disk (`files`) with what the catalog knows of the same place.
+    fn classify(&mut self, folder_id: i64, files: Vec<ScannedFile>, known: &HashMap<PathBuf, KnownFile>) {
+        let seen: HashSet<&PathBuf> = files.iter().map(|f| &f.path).collect();
+        self.gone.extend(known.iter().filter(|(p, _)| !seen.contains(p)).map(|(_, k)| k.id));
+        for file in files {
+            match known.get(&file.path) {
+                Some(k)
+                    if k.size == file.size
+                        && k.mtime_ns == file.mtime_ns
+                        && (k.status == PhotoStatus::Failed || k.has_vector) =>
+                {
+                    self.unchanged += 1
+                }
+                Some(_) => self.work.push((folder_id, file)),
+                None => {
+                    self.new.push(self.work.len());
+                    self.work.push((folder_id, file));
+                }
+            }
+        }
+    }
+}
+
 impl IndexRun<'_> {
     /// Indexes the given folders. Returns the summary; `progress` sees every step.
     pub fn run(&self, folders: &[Folder], progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary, IndexerError> {
-        let mut summary = IndexSummary::default();
         let plan = self.plan(folders, progress)?;
-        summary.unchanged = plan.unchanged;
+        self.execute(plan, progress)
+    }
+
+    /// Indexes just these paths of the given folders (from the watcher): files that appeared or
+    /// changed, folders (scanned), and paths that disappeared.
+    pub fn run_paths(
+        &self,
+        folders: &[Folder],
+        paths: &[PathBuf],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IndexSummary, IndexerError> {
+        let mut plan = Plan::default();
+        for path in paths {
+            let Some(folder) =
+                folders.iter().filter(|f| path.starts_with(&f.path)).max_by_key(|f| f.path.as_os_str().len())
+            else {
+                continue;
+            };
+            if path != &folder.path && scan::is_excluded_path(path, &folder.path) {
+                continue;
+            }
+            let known = self.lock_catalog().known_files_under(folder.id, Some(path), self.model_id)?;
+            let files = if path.is_dir() {
+                let mut problems = Vec::new();
+                match scan::scan(path, &mut problems) {
+                    Ok(files) => files,
+                    Err(err) => {
+                        tracing::warn!("{err}");
+                        continue;
+                    }
+                }
+            } else {
+                match std::fs::metadata(path) {
+                    Ok(meta) if meta.is_file() && scan::is_photo_name(path) => vec![ScannedFile {
+                        path: path.clone(),
+                        size: meta.len(),
+                        mtime_ns: meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_nanos() as i64),
+                    }],
+                    _ => Vec::new(),
+                }
+            };
+            plan.classify(folder.id, files, &known);
+        }
+        self.execute(plan, progress)
+    }
+
+    fn execute(&self, plan: Plan, progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary, IndexerError> {
+        let mut summary = IndexSummary { unchanged: plan.unchanged, ..Default::default() };
         let (work, later) = self.reuse_known_content(plan, &mut summary)?;
         progress(Progress::Planned { queued: (work.len() + later.len()) as u64, unchanged: summary.unchanged });
 
@@ -261,24 +335,7 @@ impl IndexRun<'_> {
                 tracing::warn!("skipped {}: {}", problem.path.display(), problem.message);
             }
             let known = self.lock_catalog().known_files(folder.id, self.model_id)?;
-            let seen: HashSet<&PathBuf> = files.iter().map(|f| &f.path).collect();
-            plan.gone.extend(known.iter().filter(|(p, _)| !seen.contains(p)).map(|(_, k)| k.id));
-            for file in files {
-                match known.get(&file.path) {
-                    Some(k)
-                        if k.size == file.size
-                            && k.mtime_ns == file.mtime_ns
-                            && (k.status == PhotoStatus::Failed || k.has_vector) =>
-                    {
-                        plan.unchanged += 1
-                    }
-                    Some(_) => plan.work.push((folder.id, file)),
-                    None => {
-                        plan.new.push(plan.work.len());
-                        plan.work.push((folder.id, file));
-                    }
-                }
-            }
+            plan.classify(folder.id, files, &known);
         }
         Ok(plan)
     }

@@ -19,5 +19,6 @@ pub mod query;
 pub mod runtime;
 pub mod scan;
 pub mod text;
+pub mod watch;
 
 pub use engine::{Engine, EngineOptions, Error, ErrorKind};

@@ -52,6 +52,13 @@ fn is_excluded_dir(name: &str) -> bool {
     name.starts_with('.') || DEFAULT_EXCLUDED_DIRS.iter().any(|d| d.eq_ignore_ascii_case(name))
 }
 
+/// Whether `path` (under `root`) lies in an excluded folder or is a hidden file, the same rule
+/// the scanner applies, for paths reported by the watcher.
+pub fn is_excluded_path(path: &Path, root: &Path) -> bool {
+    let Ok(relative) = path.strip_prefix(root) else { return true };
+    relative.components().any(|c| c.as_os_str().to_str().is_some_and(is_excluded_dir))
+}
+
 /// Lists the candidate photos under `root`, sorted by path. Unreadable subfolders are reported
 /// in `problems`; an unreadable `root` is an error (the caller keeps that folder's photos).
 pub fn scan(root: &Path, problems: &mut Vec<ScanProblem>) -> Result<Vec<ScannedFile>, ScanError> {
@@ -69,7 +76,8 @@ pub fn scan(root: &Path, problems: &mut Vec<ScanProblem>) -> Result<Vec<ScannedF
                 continue;
             }
         };
-        if !entry.file_type().is_file() || !is_photo_name(entry.path()) {
+        let hidden = entry.file_name().to_str().is_some_and(|n| n.starts_with('.'));
+        if !entry.file_type().is_file() || hidden || !is_photo_name(entry.path()) {
             continue;
         }
         match entry.metadata() {

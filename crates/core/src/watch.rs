@@ -1,0 +1,188 @@
+//! Watching photo folders: file-system events, debounced, turned into paths that are ready to
+//! index. A new or changed file is ready only once its size and time have stopped changing (a
+//! file being copied is never read half-written); a removal is ready at once. Knows nothing of
+//! the catalog.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, RecommendedCache, new_debouncer_opt};
+
+use crate::scan::is_excluded_path;
+
+/// How long a file's size and time must stay the same before it is read.
+pub const STABLE_FOR: Duration = Duration::from_millis(1000);
+/// Debounce window for raw events.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Folders the OS cannot watch (watch limit reached) are polled this often.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot start watching folders")]
+    Start(#[source] notify::Error),
+    #[error("cannot watch {path}, even by polling")]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// What is ready to be indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A file or folder that appeared, changed or disappeared: the indexer looks at what is
+    /// there now.
+    Path(PathBuf),
+    /// Events were lost (queue overflow): this folder must be rescanned.
+    Rescan(PathBuf),
+}
+
+/// A folder watched by polling instead of OS events, and why.
+#[derive(Debug, Clone)]
+pub struct PollingFallback {
+    pub folder: PathBuf,
+    pub reason: String,
+}
+
+struct Pending {
+    last: Option<(u64, SystemTime)>,
+    since: Instant,
+}
+
+pub struct FolderWatcher {
+    _native: Debouncer<RecommendedWatcher, RecommendedCache>,
+    _polling: Option<Debouncer<PollWatcher, NoCache>>,
+    events: Receiver<DebounceEventResult>,
+    roots: Vec<PathBuf>,
+    pending: HashMap<PathBuf, Pending>,
+}
+
+impl FolderWatcher {
+    /// Watches `folders` recursively. Folders the OS refuses to watch (typically because the
+    /// inotify watch limit is exhausted) are polled instead and reported.
+    pub fn new(folders: &[PathBuf]) -> Result<(Self, Vec<PollingFallback>), WatchError> {
+        let (tx, events) = channel();
+        let mut native = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
+            DEBOUNCE,
+            None,
+            tx.clone(),
+            RecommendedCache::new(),
+            notify::Config::default(),
+        )
+        .map_err(WatchError::Start)?;
+        let mut polling: Option<Debouncer<PollWatcher, NoCache>> = None;
+        let mut fallbacks = Vec::new();
+        for folder in folders {
+            let Err(err) = native.watch(folder, RecursiveMode::Recursive) else { continue };
+            if !folder.is_dir() {
+                // An offline folder: the indexer reports it; nothing to watch until it is back.
+                continue;
+            }
+            tracing::warn!("cannot watch {} ({err}); polling it every {}s", folder.display(), POLL_INTERVAL.as_secs());
+            let poller = match &mut polling {
+                Some(p) => p,
+                None => polling.insert(
+                    new_debouncer_opt::<_, PollWatcher, NoCache>(
+                        DEBOUNCE,
+                        None,
+                        tx.clone(),
+                        NoCache,
+                        notify::Config::default().with_poll_interval(POLL_INTERVAL),
+                    )
+                    .map_err(WatchError::Start)?,
+                ),
+            };
+            poller
+                .watch(folder, RecursiveMode::Recursive)
+                .map_err(|source| WatchError::Watch { path: folder.clone(), source })?;
+            fallbacks.push(PollingFallback { folder: folder.clone(), reason: err.to_string() });
+        }
+        let watcher = FolderWatcher {
+            _native: native,
+            _polling: polling,
+            events,
+            roots: folders.to_vec(),
+            pending: HashMap::new(),
+        };
+        Ok((watcher, fallbacks))
+    }
+
+    /// Waits up to `timeout` for events, then returns what is ready (possibly nothing).
+    pub fn next(&mut self, timeout: Duration) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+            match self.events.recv_timeout(wait) {
+                Ok(Ok(events)) => {
+                    for event in events {
+                        if event.need_rescan() {
+                            let root = event.paths.first().and_then(|p| self.root_of(p)).map(Path::to_path_buf);
+                            changes.extend(match root {
+                                Some(root) => vec![Change::Rescan(root)],
+                                None => self.roots.iter().cloned().map(Change::Rescan).collect(),
+                            });
+                            continue;
+                        }
+                        for path in &event.paths {
+                            let excluded = self.root_of(path).is_none_or(|root| is_excluded_path(path, root));
+                            if !excluded {
+                                self.pending.insert(path.clone(), Pending { last: None, since: Instant::now() });
+                            }
+                        }
+                    }
+                }
+                Ok(Err(errors)) => {
+                    for err in errors {
+                        tracing::warn!("watch error: {err}");
+                    }
+                    changes.extend(self.roots.iter().cloned().map(Change::Rescan));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        changes.extend(self.ready().into_iter().map(Change::Path));
+        changes.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        changes.dedup();
+        changes
+    }
+
+    fn root_of(&self, path: &Path) -> Option<&Path> {
+        self.roots.iter().filter(|r| path.starts_with(r)).max_by_key(|r| r.as_os_str().len()).map(PathBuf::as_path)
+    }
+
+    /// Pending paths whose state has settled.
+    fn ready(&mut self) -> Vec<PathBuf> {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        self.pending.retain(|path, pending| {
+            let current =
+                std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+            let settled = match (&current, std::fs::metadata(path).map(|m| m.is_dir())) {
+                // Gone, or a folder (its files are scanned): nothing to wait for.
+                (None, _) | (_, Ok(true)) => true,
+                (Some(_), _) => current == pending.last && now.duration_since(pending.since) >= STABLE_FOR,
+            };
+            if settled {
+                ready.push(path.clone());
+                return false;
+            }
+            if current != pending.last {
+                pending.last = current;
+                pending.since = now;
+            }
+            true
+        });
+        ready.sort();
+        ready
+    }
+}
