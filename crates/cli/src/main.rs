@@ -1,5 +1,7 @@
 //! `photo-search`: index photo folders and search them by text or by image, from a terminal.
 
+mod bench;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Measure decode, encoder, indexing and search speed (figures for docs/PERFORMANCE.md).
+    Bench {
+        #[command(subcommand)]
+        bench: bench::Bench,
+    },
 }
 
 #[derive(Args)]
@@ -169,6 +176,10 @@ fn init_logging(verbose: u8) {
 }
 
 fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
+    Ok(Engine::open(open_options(cli, access, model)?)?)
+}
+
+fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<EngineOptions> {
     let library = match &cli.library {
         Some(dir) => dir.clone(),
         None => Library::default_root()?,
@@ -184,7 +195,7 @@ fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
         QuantizationArg::F32 => Quantization::F32,
         QuantizationArg::I8 => Quantization::I8,
     };
-    Ok(Engine::open(options)?)
+    Ok(options)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -209,6 +220,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
         Command::Folders { command } => folders(&cli, command),
         Command::Models { command } => models_command(&cli, command),
+        Command::Bench { bench } => {
+            let options = open_options(&cli, Access::Read, None)?;
+            bench::run(bench, options).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -108,8 +108,14 @@ impl Encoders {
 
     /// Another vision session (for a parallel indexing worker) with its own thread count.
     pub fn image_encoder(&self, threads: usize) -> Result<ImageEncoder, EncoderError> {
-        let (session, _) = open_session(&self.runtime, "vision", &self.vision_path, &self.cache, threads)?;
-        ImageEncoder::new(session, &self.vision_path, self.size, self.dims)
+        self.image_encoder_from(&self.vision_path, threads)
+    }
+
+    /// A vision session over another graph file of the same model (benchmarks compare
+    /// quantizations this way).
+    pub fn image_encoder_from(&self, vision_path: &Path, threads: usize) -> Result<ImageEncoder, EncoderError> {
+        let (session, _) = open_session(&self.runtime, "vision", vision_path, &self.cache, threads)?;
+        ImageEncoder::new(session, vision_path, self.size, self.dims)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::api::{IndexStatus, IndexSummary, ModelStatus, Progress, SearchHit, St
 use crate::catalog::{Catalog, CatalogError, Folder};
 use crate::decode::DecodeLimits;
 use crate::download::{self, DownloadError, DownloadProgress};
-use crate::encoder::{EncoderError, EncoderOptions, Encoders};
+use crate::encoder::{EncoderError, EncoderOptions, Encoders, ImageEncoder};
 use crate::index::{IndexError, OpenOutcome, Quantization, VectorIndex};
 use crate::indexer::{IndexRun, IndexerError, JobControl};
 use crate::library::{Access, Library, LibraryError};
@@ -175,6 +175,7 @@ pub struct Engine {
     model: ModelLocation,
     encoders: Mutex<Option<Arc<Encoders>>>,
     index: Mutex<Option<Arc<Mutex<VectorIndex>>>>,
+    workers: Mutex<Option<(Layout, Arc<Vec<ImageEncoder>>)>>,
     text_cache: Mutex<LruCache<String, Vec<f32>>>,
 }
 
@@ -197,6 +198,7 @@ impl Engine {
             model,
             encoders: Mutex::new(None),
             index: Mutex::new(None),
+            workers: Mutex::new(None),
             text_cache: Mutex::new(LruCache::new(NonZeroUsize::new(TEXT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN))),
             options,
         })
@@ -394,6 +396,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The indexing workers' vision sessions, made once and kept: a watcher indexes often.
+    fn worker_encoders(&self, encoders: &Encoders, layout: Layout) -> Result<Arc<Vec<ImageEncoder>>> {
+        let mut slot = lock(&self.workers);
+        if let Some((made_for, workers)) = slot.as_ref()
+            && *made_for == layout
+        {
+            return Ok(workers.clone());
+        }
+        let workers: Arc<Vec<ImageEncoder>> =
+            Arc::new((0..layout.workers).map(|_| encoders.image_encoder(layout.threads)).collect::<Result<_, _>>()?);
+        *slot = Some((layout, workers.clone()));
+        Ok(workers)
+    }
+
     fn run_job(
         &self,
         control: &JobControl,
@@ -409,8 +425,7 @@ impl Engine {
             layout.decode_threads,
             encoders.batch_size
         );
-        let workers: Vec<_> =
-            (0..layout.workers).map(|_| encoders.image_encoder(layout.threads)).collect::<Result<_, _>>()?;
+        let workers = self.worker_encoders(&encoders, layout)?;
         let thumbs_dir = self.library.thumbs_dir();
         let run = IndexRun {
             catalog: &self.catalog,

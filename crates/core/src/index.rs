@@ -191,6 +191,41 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// Adds vectors for new, consecutive ids `first_id..` on `threads` threads (bulk loads).
+    pub fn add_new_batch(&mut self, first_id: i64, vectors: &[f32], threads: usize) -> Result<(), IndexError> {
+        let count = vectors.len() / self.dims;
+        self.inner.reserve_capacity_and_threads(self.inner.size() + count, threads.max(1))?;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failure = std::sync::Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
+                        let vector = &vectors[i * self.dims..(i + 1) * self.dims];
+                        if let Err(err) = self.inner.add((first_id + i as i64) as u64, vector) {
+                            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// A stored vector (as the index keeps it, e.g. rounded to f16).
+    pub fn get(&self, id: i64) -> Option<Vec<f32>> {
+        let mut buffer = vec![0.0f32; self.dims];
+        matches!(self.inner.get(id as u64, &mut buffer), Ok(1)).then_some(buffer)
+    }
+
     pub fn remove(&mut self, id: i64) -> Result<(), IndexError> {
         self.inner.remove(id as u64)?;
         Ok(())

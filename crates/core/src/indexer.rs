@@ -201,14 +201,23 @@ struct Plan {
     /// Photos whose file is gone.
     gone: Vec<i64>,
     unchanged: u64,
+    /// Every path already classified: watched paths overlap (a folder and a file inside it).
+    seen: HashSet<PathBuf>,
 }
 
 impl Plan {
     /// Compares what is on disk (`files`) with what the catalog knows of the same place.
     fn classify(&mut self, folder_id: i64, files: Vec<ScannedFile>, known: &HashMap<PathBuf, KnownFile>) {
-        let seen: HashSet<&PathBuf> = files.iter().map(|f| &f.path).collect();
-        self.gone.extend(known.iter().filter(|(p, _)| !seen.contains(p)).map(|(_, k)| k.id));
+        let on_disk: HashSet<&PathBuf> = files.iter().map(|f| &f.path).collect();
+        for (path, k) in known {
+            if !on_disk.contains(path) && self.seen.insert(path.clone()) {
+                self.gone.push(k.id);
+            }
+        }
         for file in files {
+            if !self.seen.insert(file.path.clone()) {
+                continue;
+            }
             match known.get(&file.path) {
                 Some(k)
                     if k.size == file.size
@@ -466,12 +475,16 @@ impl IndexRun<'_> {
             for encoder in &self.encoders {
                 let done_tx = done_tx.clone();
                 let decoded = decoded.clone();
-                let (take, stop) = (&take, &stop);
+                let (take, stop, next) = (&take, &stop, &next);
                 scope.spawn(move || {
                     while !stop.load(Ordering::Relaxed) && !self.control.is_cancelled() {
                         self.control.wait_while_paused();
-                        let mut items = Vec::with_capacity(batch);
-                        while items.len() < batch {
+                        // Near the end, share what is left evenly so no worker idles while
+                        // another finishes a full batch.
+                        let remaining = work.len().saturating_sub(next.load(Ordering::Relaxed));
+                        let want = remaining.div_ceil(self.encoders.len()).clamp(1, batch);
+                        let mut items = Vec::with_capacity(want);
+                        while items.len() < want {
                             let item = match &decoded {
                                 Some(rx) => rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok(),
                                 None => take().map(|i| (i, self.prepare_guarded(&work[i].1))),
@@ -615,5 +628,36 @@ impl Tracker {
         let rate = if elapsed > 0.0 { self.done as f64 / elapsed } else { 0.0 };
         let eta_s = (rate > 0.0).then(|| (self.queued.saturating_sub(self.done) as f64 / rate).round() as u64);
         Progress::File { done: self.done, queued: self.queued, path, failed, rate, eta_s }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> ScannedFile {
+        ScannedFile { path: path.into(), size: 1, mtime_ns: 1 }
+    }
+
+    #[test]
+    fn overlapping_watched_paths_plan_each_file_once() {
+        let mut plan = Plan::default();
+        let known = HashMap::new();
+        // The watcher reported a new folder and a file inside it.
+        plan.classify(1, vec![file("/p/trip/x.jpg"), file("/p/trip/y.jpg")], &known);
+        plan.classify(1, vec![file("/p/trip/x.jpg")], &known);
+        assert_eq!(plan.work.len(), 2);
+        assert_eq!(plan.new, vec![0, 1]);
+    }
+
+    #[test]
+    fn sampled_hash_of_a_file_equals_the_hash_of_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [10usize, 3 * HASH_CHUNK, 3 * HASH_CHUNK + 1, 1 << 20] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let path = dir.path().join(format!("{len}.bin"));
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(file_content_hash(&path).unwrap(), content_hash(&bytes), "length {len}");
+        }
     }
 }

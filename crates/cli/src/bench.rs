@@ -1,0 +1,397 @@
+//! `photo-search bench`: figures for docs/PERFORMANCE.md. Prints measurements; asserts nothing.
+//! CPU time and peak memory are read from /proc (Linux).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use photo_search_core::api::Progress;
+use photo_search_core::catalog::Catalog;
+use photo_search_core::decode::{self, DecodeTarget};
+use photo_search_core::encoder::{BatchEncoder, ImageEncoder};
+use photo_search_core::index::{Quantization, VectorIndex};
+use photo_search_core::indexer::{self, THUMBNAIL_SIDE};
+use photo_search_core::library::Access;
+use photo_search_core::{Engine, EngineOptions};
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Decode + preprocess per image, DCT-scaled fast path against a full decode + resize.
+    Decode { dir: PathBuf },
+    /// The vision encoder alone: images/s per batch size and thread count, for each graph given
+    /// (default: the model's CPU graph).
+    Encoder {
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+        batches: Vec<usize>,
+        /// Other vision graph files of the same model to compare (e.g. a uint8 quantization).
+        #[arg(long = "onnx")]
+        graphs: Vec<PathBuf>,
+    },
+    /// `index` of a folder into a fresh library, with CPU use, the machine's ceiling, peak memory
+    /// and index size; both CPU layouts.
+    Index {
+        dir: PathBuf,
+        /// Repeat each layout this many times (fresh library each time) and report the best.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
+    /// Search latency on synthetic vectors: text query (with encoding) and image-by-id, idle and
+    /// while an indexing load runs.
+    Search {
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Photos to decode and encode as the background indexing load.
+        #[arg(long)]
+        load_dir: Option<PathBuf>,
+    },
+}
+
+pub fn run(bench: &Bench, options: EngineOptions) -> Result<()> {
+    println!("machine: {} cores, {}", cores(), cpu_model());
+    match bench {
+        Bench::Decode { dir } => decode_bench(dir, &options),
+        Bench::Encoder { batches, graphs } => encoder_bench(&options, batches, graphs),
+        Bench::Index { dir, rounds } => index_bench(dir, options, *rounds),
+        Bench::Search { sizes, queries, load_dir } => search_bench(options, sizes, *queries, load_dir.as_deref()),
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of /proc/[pid]/stat (utime, stime), counted after the ")".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn photos_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut problems = Vec::new();
+    let files = photo_search_core::scan::scan(dir, &mut problems).with_context(|| format!("scan {}", dir.display()))?;
+    anyhow::ensure!(!files.is_empty(), "no photos in {}", dir.display());
+    Ok(files.into_iter().map(|f| f.path).collect())
+}
+
+/// Per-image single-thread costs of the decode paths, in seconds.
+struct DecodeCost {
+    fast: f64,
+    fast_with_thumbnail: f64,
+    full: f64,
+    megapixels: f64,
+}
+
+fn measure_decode(
+    files: &[PathBuf],
+    options: &EngineOptions,
+    spec: &photo_search_core::models::ImageSpec,
+) -> Result<DecodeCost> {
+    let data: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    let limits = options.limits;
+    let target = DecodeTarget { min_short_side: spec.size, min_long_side: THUMBNAIL_SIDE };
+    let mut tensor = vec![0.0f32; 3 * spec.size as usize * spec.size as usize];
+    let mut megapixels = 0.0;
+    let time = |f: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<f64> {
+        let started = Instant::now();
+        for bytes in &data {
+            f(bytes)?;
+        }
+        Ok(started.elapsed().as_secs_f64() / data.len() as f64)
+    };
+    let fast = time(&mut |bytes| {
+        let d = decode::decode_scaled(bytes, limits, target)?;
+        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        Ok(())
+    })?;
+    let fast_with_thumbnail = time(&mut |bytes| {
+        let d = decode::decode_scaled(bytes, limits, target)?;
+        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        decode::thumbnail_jpeg(&d.rgb, THUMBNAIL_SIDE)?;
+        Ok(())
+    })?;
+    let full = time(&mut |bytes| {
+        let d = decode::decode(bytes, limits)?;
+        megapixels += f64::from(d.rgb.width()) * f64::from(d.rgb.height()) / 1e6;
+        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        Ok(())
+    })?;
+    Ok(DecodeCost { fast, fast_with_thumbnail, full, megapixels: megapixels / data.len() as f64 })
+}
+
+fn decode_bench(dir: &Path, options: &EngineOptions) -> Result<()> {
+    let files = photos_in(dir)?;
+    let spec = photo_search_core::models::ImageSpec::clip(224);
+    let cost = measure_decode(&files, options, &spec)?;
+    println!("decode + preprocess, one thread, {} files of {:.1} MP on average:", files.len(), cost.megapixels);
+    for (label, seconds) in [
+        ("DCT-scaled decode + resize", cost.fast),
+        ("DCT-scaled decode + resize + thumbnail", cost.fast_with_thumbnail),
+        ("full decode + resize", cost.full),
+    ] {
+        println!(
+            "  {label:<40} {:>7.1} ms/image  {:>6.1} images/s  {:>6.1} MP/s",
+            seconds * 1e3,
+            1.0 / seconds,
+            cost.megapixels / seconds
+        );
+    }
+    println!("  fast path speed-up: {:.2}x", cost.full / cost.fast_with_thumbnail);
+    Ok(())
+}
+
+/// Images per second of `encoder` at `batch` for about two seconds.
+fn encoder_rate(encoder: &ImageEncoder, batch: usize) -> Result<f64> {
+    let pixels: Vec<f32> = (0..batch * encoder.item_len()).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
+    encoder.encode_batch(&pixels)?;
+    let started = Instant::now();
+    let mut images = 0;
+    while started.elapsed() < Duration::from_secs(2) || images < 8 {
+        encoder.encode_batch(&pixels)?;
+        images += batch;
+    }
+    Ok(images as f64 / started.elapsed().as_secs_f64())
+}
+
+fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf]) -> Result<()> {
+    let engine = Engine::open(options.clone())?;
+    let encoders = engine.encoders()?;
+    let variant = engine.model().manifest.variant(encoders.precision)?;
+    let mut files = vec![engine.model().path_of(&variant.vision)];
+    files.extend(graphs.iter().cloned());
+    println!("vision encoder alone, {} on {}:", engine.model().manifest.name, encoders.provider.name());
+    for file in &files {
+        for threads in [1, cores()] {
+            let encoder = encoders.image_encoder_from(file, threads)?;
+            let rates: Vec<String> = batches
+                .iter()
+                .map(|b| encoder_rate(&encoder, *b).map(|r| format!("b{b} {r:>5.1}")))
+                .collect::<Result<_>>()?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            println!("  {name:<32} {threads} thread(s): {} images/s", rates.join("  "));
+            if threads == cores() {
+                break;
+            }
+        }
+    }
+    println!("  batch size used by indexing here: {}", encoders.batch_size);
+    Ok(())
+}
+
+fn index_bench(dir: &Path, options: EngineOptions, rounds: usize) -> Result<()> {
+    let files = photos_in(dir)?;
+    let n = files.len();
+    let provider = Engine::open(options.clone())?.encoders()?.provider;
+    let layouts = [
+        ("workers: one per core, each decodes then encodes (1 thread)", cores(), 1, Some(0)),
+        ("one encoder (all threads) beside decode threads", 1, cores(), Some(cores())),
+    ];
+    let mut best_rate = 0.0f64;
+    let mut peak = 0.0f64;
+    let mut sizes = (0u64, 0u64, 0u64);
+    println!("index of {} ({n} photos), {} rounds per layout:", dir.display(), rounds);
+    for (label, workers, threads, decode_threads) in layouts {
+        let mut best: Option<(f64, f64)> = None;
+        for _ in 0..rounds.max(1) {
+            let library = tempfile::tempdir()?;
+            let mut opts = options.clone();
+            opts.library = library.path().to_path_buf();
+            opts.access = Access::Write;
+            opts.workers = workers;
+            opts.encoder.threads = threads;
+            opts.decode_threads = decode_threads;
+            let engine = Engine::open(opts)?;
+            engine.encoders()?;
+            // Timed from the moment the work is planned (sessions made, folders scanned) to the
+            // end, as the reference pipeline is timed once its sessions are loaded.
+            let mut start: Option<(Instant, f64)> = None;
+            let summary = engine.index(&[dir.to_path_buf()], &mut |event| {
+                if matches!(event, Progress::Planned { .. }) {
+                    start = Some((Instant::now(), cpu_seconds()));
+                }
+            })?;
+            let (wall0, cpu0) = start.context("no Planned event")?;
+            let (wall, cpu) = (wall0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+            anyhow::ensure!(summary.indexed as usize + summary.failed as usize == n, "unexpected summary {summary:?}");
+            let rate = n as f64 / wall;
+            if best.is_none_or(|(r, _)| rate > r) {
+                best = Some((rate, cpu / (wall * cores() as f64)));
+            }
+            peak = peak.max(peak_rss_mb());
+            let root = engine.library().root();
+            sizes = (
+                dir_bytes(&root.join("index")),
+                file_bytes(&root.join("catalog.sqlite")) + file_bytes(&root.join("catalog.sqlite-wal")),
+                dir_bytes(&root.join("thumbs")),
+            );
+        }
+        let (rate, utilisation) = best.unwrap_or_default();
+        best_rate = best_rate.max(rate);
+        println!("  {label:<62} {rate:>6.1} images/s, CPU {:.0}% of {} cores", utilisation * 100.0, cores());
+    }
+    println!("  peak RSS while indexing: {peak:.0} MB");
+    println!(
+        "  on disk per photo: vector index {:.0} B, catalog {:.0} B, thumbnail {:.0} B",
+        sizes.0 as f64 / n as f64,
+        sizes.1 as f64 / n as f64,
+        sizes.2 as f64 / n as f64
+    );
+
+    // The ceiling, measured in this same run on the same files.
+    let engine = Engine::open(options.clone())?;
+    let spec = engine.model().manifest.image.clone();
+    let decode = measure_decode(&files, &options, &spec)?;
+    let encoders = engine.encoders()?;
+    let one_thread = encoders.image_encoder(1)?;
+    let encode_rate = encoder_rate(&one_thread, encoders.batch_size)?;
+    let per_image = decode.fast_with_thumbnail + 1.0 / encode_rate;
+    let ceiling = cores() as f64 / per_image;
+    println!(
+        "  ceiling on {}: {} cores / (decode {:.1} ms + encode {:.1} ms CPU per image) = {ceiling:.1} images/s",
+        provider.name(),
+        cores(),
+        decode.fast_with_thumbnail * 1e3,
+        1e3 / encode_rate
+    );
+    println!("  best layout reaches {:.0}% of the ceiling", best_rate / ceiling * 100.0);
+    Ok(())
+}
+
+fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| if e.path().is_dir() { dir_bytes(&e.path()) } else { file_bytes(&e.path()) })
+            .sum()
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn search_bench(options: EngineOptions, sizes: &[usize], queries: usize, load_dir: Option<&Path>) -> Result<()> {
+    let engine = Engine::open(options.clone())?;
+    let encoders = engine.encoders()?;
+    let dims = engine.model().manifest.dims;
+    let load_files = load_dir.map(photos_in).transpose()?.unwrap_or_default();
+    let words =
+        ["beach", "sunset", "dog", "mountain", "city at night", "birthday cake", "snow", "forest", "car", "boat"];
+    for &size in sizes {
+        let dir = tempfile::tempdir()?;
+        let catalog = Catalog::open(&dir.path().join("catalog.sqlite"))?;
+        let (mut index, _) =
+            VectorIndex::open(&dir.path().join("i.usearch"), "synthetic", dims, Quantization::F16, &catalog)?;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let built = Instant::now();
+        for chunk_start in (0..size).step_by(50_000) {
+            let count = (size - chunk_start).min(50_000);
+            let mut vectors: Vec<f32> = (0..count * dims).map(|_| random()).collect();
+            for v in vectors.chunks_mut(dims) {
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+            }
+            index.add_new_batch(chunk_start as i64 + 1, &vectors, cores())?;
+        }
+        println!("search over {size} synthetic photos (built in {:.1} s):", built.elapsed().as_secs_f64());
+        for loaded in [false, true] {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|scope| -> Result<()> {
+                if loaded {
+                    // The load an index job puts on the machine: one decode+encode worker per core.
+                    let files = &load_files;
+                    for _ in 0..cores() {
+                        let worker = encoders.image_encoder(1)?;
+                        let spec = engine.model().manifest.image.clone();
+                        let limits = options.limits;
+                        let stop = &stop;
+                        scope.spawn(move || {
+                            let mut batch = Vec::new();
+                            for path in files.iter().cycle() {
+                                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                    break;
+                                }
+                                if let Ok(p) = indexer::prepare(path, &spec, limits, None) {
+                                    batch.extend(p.pixels);
+                                }
+                                if batch.len() >= 8 * worker.item_len() {
+                                    if let Err(err) = worker.encode_batch(&batch) {
+                                        eprintln!("load: {err}");
+                                    }
+                                    batch.clear();
+                                }
+                            }
+                        });
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                let mut text_ms = Vec::with_capacity(queries);
+                let mut image_ms = Vec::with_capacity(queries);
+                for q in 0..queries {
+                    // Distinct texts: the embedding cache must not hide the encoder's cost.
+                    let text = format!("{} {q}", words[q % words.len()]);
+                    let started = Instant::now();
+                    let vector = encoders.text.embed(&[text.as_str()])?.pop().context("no embedding")?;
+                    index.search(&vector, 50, None)?;
+                    text_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                    let id = (q * 7919 % size) as i64 + 1;
+                    let started = Instant::now();
+                    let stored = index.get(id).context("stored vector")?;
+                    index.search(&stored, 50, None)?;
+                    image_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                text_ms.sort_by(f64::total_cmp);
+                image_ms.sort_by(f64::total_cmp);
+                println!(
+                    "  {:<26} text query p50 {:>6.1} ms p95 {:>6.1} ms | image by id p50 {:>5.2} ms p95 {:>5.2} ms",
+                    if loaded { "while indexing (all cores)" } else { "idle" },
+                    percentile(&text_ms, 0.5),
+                    percentile(&text_ms, 0.95),
+                    percentile(&image_ms, 0.5),
+                    percentile(&image_ms, 0.95)
+                );
+                Ok(())
+            })?;
+            if load_dir.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

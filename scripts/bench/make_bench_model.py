@@ -1,0 +1,175 @@
+"""Builds the benchmark model: CLIP ViT-B/32's exact architecture (vision and text towers) with
+random weights, in the interface of the transformers.js export, so that it costs what the real
+model costs per image and per query. It is NOT a real model: it finds nothing meaningful.
+
+Writes into OUT (default .cache/bench-model/):
+  onnx/vision_model.onnx, onnx/text_model.onnx                     fp32
+  onnx/vision_model_quantized.onnx, onnx/text_model_quantized.onnx  uint8 weights, per tensor:
+      dynamic quantization as the transformers.js "quantized" files are made
+  onnx/vision_model_int8.onnx, onnx/text_model_int8.onnx            signed int8, per channel
+  tokenizer.json (the real CLIP tokenizer), manifest.toml (test_only, pinned to these files)
+
+Run: python scripts/bench/make_bench_model.py [OUT]   (needs numpy, onnx, onnxruntime)
+"""
+import hashlib
+import pathlib
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OPSET = [helper.make_opsetid("", 17)]
+RNG = np.random.default_rng(32)
+
+
+class Graph:
+    def __init__(self):
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, prefix):
+        self.n += 1
+        return f"{prefix}_{self.n}"
+
+    def weight(self, shape, std=0.02, value=None):
+        name = self.name("w")
+        array = np.full(shape, value, np.float32) if value is not None else (RNG.standard_normal(shape) * std).astype(np.float32)
+        self.inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def const(self, array):
+        name = self.name("c")
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, op_type, inputs, **attrs):
+        out = self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    def linear(self, x, n_in, n_out, bias=True):
+        y = self.op("MatMul", [x, self.weight((n_in, n_out))])
+        return self.op("Add", [y, self.weight((n_out,), value=0.0)]) if bias else y
+
+    def layer_norm(self, x, width):
+        return self.op("LayerNormalization", [x, self.weight((width,), value=1.0), self.weight((width,), value=0.0)],
+                       axis=-1, epsilon=1e-5)
+
+    def encoder_layer(self, x, width, heads, mask=None):
+        head = width // heads
+        h = self.layer_norm(x, width)
+        q, k, v = (self.linear(h, width, width) for _ in range(3))
+        split = self.const(np.array([0, 0, heads, head], np.int64))
+
+        def heads_first(t):
+            return self.op("Transpose", [self.op("Reshape", [t, split])], perm=[0, 2, 1, 3])
+
+        q, k, v = heads_first(q), heads_first(k), heads_first(v)
+        scores = self.op("Mul", [self.op("MatMul", [q, self.op("Transpose", [k], perm=[0, 1, 3, 2])]),
+                                 self.const(np.array(head ** -0.5, np.float32))])
+        if mask is not None:
+            scores = self.op("Add", [scores, mask])
+        ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
+        ctx = self.op("Reshape", [self.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
+                                  self.const(np.array([0, 0, width], np.int64))])
+        x = self.op("Add", [x, self.linear(ctx, width, width)])
+        h = self.linear(self.layer_norm(x, width), width, 4 * width)
+        h = self.op("Mul", [h, self.op("Sigmoid", [self.op("Mul", [h, self.const(np.array(1.702, np.float32))])])])
+        return self.op("Add", [x, self.linear(h, 4 * width, width)])
+
+    def save(self, inputs, output, dims, path):
+        self.nodes[-1].output[0] = output
+        graph = helper.make_graph(self.nodes, path.stem, inputs,
+                                  [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch_size", dims])],
+                                  self.inits)
+        model = helper.make_model(graph, opset_imports=OPSET, producer_name="photo-search bench model")
+        model.ir_version = 8
+        onnx.save(model, path)
+
+
+def vision(path):
+    g = Graph()
+    width, patches = 768, 49
+    x = g.op("Conv", ["pixel_values", g.weight((width, 3, 32, 32))], strides=[32, 32])
+    x = g.op("Transpose", [g.op("Reshape", [x, g.const(np.array([0, width, patches], np.int64))])], perm=[0, 2, 1])
+    batch = g.op("Gather", [g.op("Shape", ["pixel_values"]), g.const(np.array([0], np.int64))], axis=0)
+    cls_shape = g.op("Concat", [batch, g.const(np.array([1, width], np.int64))], axis=0)
+    cls = g.op("Expand", [g.weight((1, 1, width)), cls_shape])
+    x = g.op("Add", [g.op("Concat", [cls, x], axis=1), g.weight((1, patches + 1, width))])
+    x = g.layer_norm(x, width)
+    for _ in range(12):
+        x = g.encoder_layer(x, width, 12)
+    pooled = g.op("Squeeze", [g.op("Gather", [x, g.const(np.array([0], np.int64))], axis=1),
+                              g.const(np.array([1], np.int64))])
+    pooled = g.layer_norm(pooled, width)
+    g.linear(pooled, width, 512, bias=False)
+    g.save([helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch_size", 3, 224, 224])],
+           "image_embeds", 512, path)
+
+
+def text(path):
+    g = Graph()
+    width, context = 512, 77
+    ids = "input_ids"
+    seq = g.op("Gather", [g.op("Shape", [ids]), g.const(np.array([1], np.int64))], axis=0)
+    x = g.op("Gather", [g.weight((49408, width)), ids], axis=0)
+    positions = g.op("Slice", [g.weight((context, width), std=0.01), g.const(np.array([0], np.int64)), seq,
+                               g.const(np.array([0], np.int64))])
+    x = g.op("Add", [x, positions])
+    causal = np.triu(np.full((context, context), -1e9, np.float32), k=1)
+    zero = g.const(np.array([0, 0], np.int64))
+    mask = g.op("Slice", [g.const(causal), zero, g.op("Concat", [seq, seq], axis=0), g.const(np.array([0, 1], np.int64))])
+    for _ in range(12):
+        x = g.encoder_layer(x, width, 8, mask=mask)
+    x = g.layer_norm(x, width)
+    eos = g.op("ArgMax", [ids], axis=1, keepdims=1)
+    index = g.op("Expand", [g.op("Unsqueeze", [eos, g.const(np.array([2], np.int64))]),
+                            g.op("Concat", [g.op("Gather", [g.op("Shape", [ids]), g.const(np.array([0], np.int64))],
+                                                 axis=0), g.const(np.array([1, width], np.int64))], axis=0)])
+    pooled = g.op("Squeeze", [g.op("GatherElements", [x, index], axis=1), g.const(np.array([1], np.int64))])
+    g.linear(pooled, width, 512, bias=False)
+    g.save([helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch_size", "sequence_length"])],
+           "text_embeds", 512, path)
+
+
+def pinned(path, rel):
+    data = path.read_bytes()
+    return f'[[variants.{{}}.files]]\npath = "{rel}"\nbytes = {len(data)}\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n'
+
+
+def main():
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".cache/bench-model"
+    onnx_dir = out / "onnx"
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    vision(onnx_dir / "vision_model.onnx")
+    text(onnx_dir / "text_model.onnx")
+    for tower in ("vision", "text"):
+        fp32 = onnx_dir / f"{tower}_model.onnx"
+        quantize_dynamic(fp32, onnx_dir / f"{tower}_model_quantized.onnx", weight_type=QuantType.QUInt8)
+        quantize_dynamic(fp32, onnx_dir / f"{tower}_model_int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
+    shutil.copyfile(ROOT / "models/clip-vit-base-patch32/tokenizer.json", out / "tokenizer.json")
+    manifest = (ROOT / "models/clip-vit-base-patch32.toml").read_text()
+    head = manifest[manifest.index("id = "): manifest.index("[[files]]")]
+    head = "# Benchmark model: CLIP ViT-B/32's architecture with RANDOM weights (make_bench_model.py).\n" + head
+    head = head.replace('id = "clip-vit-base-patch32"', 'id = "bench-clip-vit-b32-random"')
+    head = head.replace('name = "CLIP ViT-B/32"', 'name = "Benchmark model: CLIP ViT-B/32 architecture, random weights"')
+    head = head.replace('dims = 512', 'test_only = true\ndims = 512')
+    head = head.replace('description = "OpenAI CLIP ViT-B/32 (transformers.js ONNX export), 512-d embeddings"',
+                        'description = "Costs what CLIP ViT-B/32 costs; finds nothing meaningful"')
+    head = head.replace('default_gpu = "fp16"', 'default_gpu = "int8"')
+    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
+    # The manifest runs the signed int8 graphs; the uint8 ones are there for the encoder benchmark.
+    for precision, suffix in (("int8", "_int8"), ("fp32", "")):
+        text_out += f'\n[variants.{precision}]\nvision = "onnx/vision_model{suffix}.onnx"\ntext = "onnx/text_model{suffix}.onnx"\n'
+        for tower in ("vision", "text"):
+            rel = f"onnx/{tower}_model{suffix}.onnx"
+            text_out += "\n" + pinned(out / rel, rel).format(precision)
+    (out / "manifest.toml").write_text(text_out)
+    print(f"bench model written to {out}")
+
+
+if __name__ == "__main__":
+    main()
