@@ -94,7 +94,8 @@ fn peak_rss_mb() -> f64 {
 
 fn photos_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut problems = Vec::new();
-    let files = photo_search_core::scan::scan(dir, &mut problems).with_context(|| format!("scan {}", dir.display()))?;
+    let files = photo_search_core::scan::scan(dir, &photo_search_core::scan::Excludes::default(), &mut problems)
+        .with_context(|| format!("scan {}", dir.display()))?;
     anyhow::ensure!(!files.is_empty(), "no photos in {}", dir.display());
     Ok(files.into_iter().map(|f| f.path).collect())
 }

@@ -18,6 +18,7 @@ use photo_search_core::indexer::JobControl;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
 use photo_search_core::models::{self, ModelChoice};
 use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
+use photo_search_core::scan::Excludes;
 use photo_search_core::{Engine, EngineOptions};
 
 #[derive(Parser)]
@@ -41,6 +42,10 @@ struct Cli {
     /// Extra threads that only decode while indexing (default: none on CPU, one per core on GPU).
     #[arg(long, global = true)]
     decode_threads: Option<usize>,
+    /// Skip files and folders with names matching PATTERN (`*` and `?` wildcards); repeatable.
+    /// Hidden names, @eaDir, #recycle, $RECYCLE.BIN and #snapshot are always skipped.
+    #[arg(long = "exclude", global = true, value_name = "PATTERN")]
+    excludes: Vec<String>,
     /// How vectors are stored in the index.
     #[arg(long, global = true, value_enum, default_value_t = QuantizationArg::F16)]
     quantization: QuantizationArg,
@@ -189,6 +194,7 @@ fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine
     options.encoder.threads = cli.threads;
     options.encoder.batch_size = cli.batch_size;
     options.workers = cli.workers;
+    options.excludes = Excludes::with(&cli.excludes);
     options.decode_threads = cli.decode_threads;
     options.quantization = match cli.quantization {
         QuantizationArg::F16 => Quantization::F16,

@@ -94,3 +94,20 @@ fn unavailable_folder_keeps_its_photos_offline() {
     assert!(out.contains("indexed 0, moved 0, duplicates 0, unchanged 4"), "{out}");
     assert_eq!(t.json(&["status", "--json"])["photos"]["offline"], 0);
 }
+
+#[test]
+fn excluded_names_are_not_indexed_and_leave_when_excluded_later() {
+    let t = TestDir::new();
+    let root = t.path("photos");
+    write_colour_photos(&root.join("Screenshots"), 1);
+    write_colour_photos(&root.join("trip"), 1);
+    fs::copy(root.join("trip/red0.jpg"), root.join("trip/red0.tmp.jpg")).unwrap();
+    let out = t.ok(&["index", root.to_str().unwrap()]);
+    assert!(out.contains("indexed 4, moved 0, duplicates 5"), "{out}");
+
+    let out = t.ok(&["--exclude", "screenshot*", "--exclude", "*.tmp.jpg", "index"]);
+    assert!(out.contains("removed 5"), "{out}");
+    let paths: Vec<String> = results(&t, "red").into_keys().collect();
+    assert_eq!(paths.len(), 4, "{paths:?}");
+    assert!(paths.iter().all(|p| p.contains("/trip/") && !p.ends_with(".tmp.jpg")), "{paths:?}");
+}

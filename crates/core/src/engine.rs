@@ -20,6 +20,7 @@ use crate::library::{Access, Library, LibraryError};
 use crate::models::{self, ModelChoice, ModelError, ModelLocation, Precision, VerifiedStamps};
 use crate::query::{QueryError, SearchQuery, Term};
 use crate::runtime::{self, Provider, RuntimeError};
+use crate::scan::Excludes;
 use crate::watch::{Change, FolderWatcher, WatchError};
 
 /// Every way an engine operation can fail.
@@ -119,6 +120,8 @@ pub struct EngineOptions {
     /// each worker decodes its own batch; one per core on GPU).
     pub decode_threads: Option<usize>,
     pub limits: DecodeLimits,
+    /// What the scanner and the watcher skip.
+    pub excludes: Excludes,
 }
 
 /// How indexing uses the machine.
@@ -162,6 +165,7 @@ impl EngineOptions {
             workers: 0,
             decode_threads: None,
             limits: DecodeLimits::default(),
+            excludes: Excludes::default(),
         }
     }
 }
@@ -375,7 +379,7 @@ impl Engine {
     pub fn watch(&self, control: &JobControl, progress: &mut dyn FnMut(Progress)) -> Result<()> {
         self.require_write()?;
         let roots: Vec<PathBuf> = self.folders()?.into_iter().map(|f| f.path).collect();
-        let (mut watcher, fallbacks) = FolderWatcher::new(&roots)?;
+        let (mut watcher, fallbacks) = FolderWatcher::new(&roots, self.options.excludes.clone())?;
         for fallback in fallbacks {
             progress(Progress::Polling { folder: fallback.folder, reason: fallback.reason });
         }
@@ -437,6 +441,7 @@ impl Engine {
             decode_threads: layout.decode_threads,
             limits: self.options.limits,
             thumbs_dir: &thumbs_dir,
+            excludes: &self.options.excludes,
             control,
         };
         Ok(job(&run)?)

@@ -17,7 +17,7 @@ use crate::index::VectorIndex;
 use crate::library::thumbnail_file;
 use crate::metadata::PhotoMeta;
 use crate::models::ImageSpec;
-use crate::scan::{self, ScannedFile};
+use crate::scan::{self, Excludes, ScannedFile};
 
 /// How often the vector index is saved during a long run.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
@@ -186,6 +186,7 @@ pub struct IndexRun<'a> {
     pub decode_threads: usize,
     pub limits: DecodeLimits,
     pub thumbs_dir: &'a Path,
+    pub excludes: &'a Excludes,
     pub control: &'a JobControl,
 }
 
@@ -258,13 +259,13 @@ impl IndexRun<'_> {
             else {
                 continue;
             };
-            if path != &folder.path && scan::is_excluded_path(path, &folder.path) {
+            if path != &folder.path && self.excludes.excludes_path(path, &folder.path) {
                 continue;
             }
             let known = self.lock_catalog().known_files_under(folder.id, Some(path), self.model_id)?;
             let files = if path.is_dir() {
                 let mut problems = Vec::new();
-                match scan::scan(path, &mut problems) {
+                match scan::scan(path, self.excludes, &mut problems) {
                     Ok(files) => files,
                     Err(err) => {
                         tracing::warn!("{err}");
@@ -328,7 +329,7 @@ impl IndexRun<'_> {
         for folder in folders {
             progress(Progress::Scanning { folder: folder.path.clone() });
             let mut problems = Vec::new();
-            let files = match scan::scan(&folder.path, &mut problems) {
+            let files = match scan::scan(&folder.path, self.excludes, &mut problems) {
                 Ok(files) => files,
                 Err(err) => {
                     let reason = std::error::Error::source(&err).map_or(err.to_string(), |s| s.to_string());

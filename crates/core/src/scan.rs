@@ -12,8 +12,8 @@ use walkdir::WalkDir;
 pub const PHOTO_EXTENSIONS: &[&str] =
     &["jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "tif", "tiff", "bmp", "heic", "heif", "avif"];
 
-/// Folder names never walked: NAS thumbnails, recycle bins, thumbnail caches. Hidden folders
-/// (a leading dot) are skipped as well.
+/// Names skipped by default: NAS thumbnails, recycle bins, snapshots. Hidden names (a leading
+/// dot) are skipped as well.
 pub const DEFAULT_EXCLUDED_DIRS: &[&str] =
     &["@eaDir", "#recycle", "$RECYCLE.BIN", "#snapshot", "System Volume Information"];
 
@@ -48,24 +48,80 @@ pub fn is_photo_name(path: &Path) -> bool {
         .is_some_and(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
 }
 
-fn is_excluded_dir(name: &str) -> bool {
-    name.starts_with('.') || DEFAULT_EXCLUDED_DIRS.iter().any(|d| d.eq_ignore_ascii_case(name))
+/// What indexing skips, for the scanner and the watcher alike: hidden names (a leading dot)
+/// always, plus every file or folder whose name matches a pattern. Patterns are names with `*`
+/// and `?` wildcards (`@eaDir`, `*.tmp`, `Screenshot*`), compared without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excludes {
+    patterns: Vec<String>,
 }
 
-/// Whether `path` (under `root`) lies in an excluded folder or is a hidden file, the same rule
-/// the scanner applies, for paths reported by the watcher.
-pub fn is_excluded_path(path: &Path, root: &Path) -> bool {
-    let Ok(relative) = path.strip_prefix(root) else { return true };
-    relative.components().any(|c| c.as_os_str().to_str().is_some_and(is_excluded_dir))
+impl Default for Excludes {
+    fn default() -> Self {
+        Excludes { patterns: DEFAULT_EXCLUDED_DIRS.iter().map(|p| p.to_lowercase()).collect() }
+    }
+}
+
+impl Excludes {
+    /// The defaults plus `extra` patterns.
+    pub fn with(extra: &[String]) -> Self {
+        let mut excludes = Excludes::default();
+        excludes.patterns.extend(extra.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()));
+        excludes
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    pub fn excludes_name(&self, name: &str) -> bool {
+        let lower = name.to_lowercase();
+        name.starts_with('.') || self.patterns.iter().any(|p| wildcard_match(p.as_bytes(), lower.as_bytes()))
+    }
+
+    /// Whether any part of `path` below `root` is excluded (paths outside `root` are).
+    pub fn excludes_path(&self, path: &Path, root: &Path) -> bool {
+        let Ok(relative) = path.strip_prefix(root) else { return true };
+        relative.components().any(|c| c.as_os_str().to_str().is_some_and(|n| self.excludes_name(n)))
+    }
+}
+
+/// `*` matches any run of characters, `?` one character.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|c| *c == b'*')
 }
 
 /// Lists the candidate photos under `root`, sorted by path. Unreadable subfolders are reported
 /// in `problems`; an unreadable `root` is an error (the caller keeps that folder's photos).
-pub fn scan(root: &Path, problems: &mut Vec<ScanProblem>) -> Result<Vec<ScannedFile>, ScanError> {
+pub fn scan(root: &Path, excludes: &Excludes, problems: &mut Vec<ScanProblem>) -> Result<Vec<ScannedFile>, ScanError> {
     std::fs::read_dir(root).map_err(|source| ScanError::Unavailable { path: root.into(), source })?;
-    let walker = WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter().filter_entry(|e| {
-        e.depth() == 0 || !e.file_type().is_dir() || !e.file_name().to_str().is_some_and(is_excluded_dir)
-    });
+    let walker = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_str().is_some_and(|n| excludes.excludes_name(n)));
     let mut files = Vec::new();
     for entry in walker {
         let entry = match entry {
@@ -76,8 +132,7 @@ pub fn scan(root: &Path, problems: &mut Vec<ScanProblem>) -> Result<Vec<ScannedF
                 continue;
             }
         };
-        let hidden = entry.file_name().to_str().is_some_and(|n| n.starts_with('.'));
-        if !entry.file_type().is_file() || hidden || !is_photo_name(entry.path()) {
+        if !entry.file_type().is_file() || !is_photo_name(entry.path()) {
             continue;
         }
         match entry.metadata() {
@@ -111,13 +166,27 @@ mod tests {
         }
         fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         fs::write(dir.path().join("B.JPG"), b"x").unwrap();
-        let files = scan(dir.path(), &mut Vec::new()).unwrap();
+        let files = scan(dir.path(), &Excludes::default(), &mut Vec::new()).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.path.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
         assert_eq!(names, vec![PathBuf::from("B.JPG"), PathBuf::from("a/x.jpg")]);
     }
 
     #[test]
     fn missing_folder_is_unavailable() {
-        assert!(scan(Path::new("/definitely/not/here"), &mut Vec::new()).is_err());
+        assert!(scan(Path::new("/definitely/not/here"), &Excludes::default(), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn exclude_patterns_match_names_with_wildcards() {
+        let excludes = Excludes::with(&["Screenshot*".into(), "*.tmp.jpg".into(), "raw?".into()]);
+        for name in ["@eaDir", "#RECYCLE", ".hidden", "screenshot 2024.png", "a.TMP.jpg", "raw1"] {
+            assert!(excludes.excludes_name(name), "{name}");
+        }
+        for name in ["photo.jpg", "my screenshot.png", "raw12", "a.tmp.jpeg"] {
+            assert!(!excludes.excludes_name(name), "{name}");
+        }
+        let root = Path::new("/p");
+        assert!(excludes.excludes_path(Path::new("/p/Screenshots/x.jpg"), root));
+        assert!(!excludes.excludes_path(Path::new("/p/trip/x.jpg"), root));
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, RecommendedCache, new_debouncer_opt};
 
-use crate::scan::is_excluded_path;
+use crate::scan::Excludes;
 
 /// How long a file's size and time must stay the same before it is read.
 pub const STABLE_FOR: Duration = Duration::from_millis(1000);
@@ -59,13 +59,14 @@ pub struct FolderWatcher {
     _polling: Option<Debouncer<PollWatcher, NoCache>>,
     events: Receiver<DebounceEventResult>,
     roots: Vec<PathBuf>,
+    excludes: Excludes,
     pending: HashMap<PathBuf, Pending>,
 }
 
 impl FolderWatcher {
     /// Watches `folders` recursively. Folders the OS refuses to watch (typically because the
     /// inotify watch limit is exhausted) are polled instead and reported.
-    pub fn new(folders: &[PathBuf]) -> Result<(Self, Vec<PollingFallback>), WatchError> {
+    pub fn new(folders: &[PathBuf], excludes: Excludes) -> Result<(Self, Vec<PollingFallback>), WatchError> {
         let (tx, events) = channel();
         let mut native = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
             DEBOUNCE,
@@ -107,6 +108,7 @@ impl FolderWatcher {
             _polling: polling,
             events,
             roots: folders.to_vec(),
+            excludes,
             pending: HashMap::new(),
         };
         Ok((watcher, fallbacks))
@@ -130,7 +132,8 @@ impl FolderWatcher {
                             continue;
                         }
                         for path in &event.paths {
-                            let excluded = self.root_of(path).is_none_or(|root| is_excluded_path(path, root));
+                            let excluded =
+                                self.root_of(path).is_none_or(|root| self.excludes.excludes_path(path, root));
                             if !excluded {
                                 self.pending.insert(path.clone(), Pending { last: None, since: Instant::now() });
                             }
