@@ -160,28 +160,27 @@ fn verify_accepts_the_intact_test_model() {
     assert!(out.contains("test-color (fp32) verified"), "{out}");
 }
 
+/// Runs photo-search on the test library with no --model: the default model, not downloaded.
+fn run_default_model(t: &TestDir, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
+        .arg("--library")
+        .arg(t.library())
+        .args(args)
+        .env_remove("PHOTO_SEARCH_MODEL")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn missing_default_model_says_how_to_get_it() {
     let t = TestDir::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
-        .arg("--library")
-        .arg(t.library())
-        .args(["search", "red"])
-        .env_remove("PHOTO_SEARCH_MODEL")
-        .output()
-        .unwrap();
+    let out = run_default_model(&t, &["search", "red"]);
     assert!(!out.status.success());
     let err = util::stderr(&out);
     assert!(err.contains("not downloaded") && err.contains("photo-search models fetch clip-vit-base-patch32"), "{err}");
 
     // Status still works, and says what is wrong.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
-        .arg("--library")
-        .arg(t.library())
-        .args(["status", "--json"])
-        .env_remove("PHOTO_SEARCH_MODEL")
-        .output()
-        .unwrap();
+    let out = run_default_model(&t, &["status", "--json"]);
     assert!(out.status.success(), "{}", util::stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(status["model"]["problem"].as_str().unwrap().contains("not downloaded"));

@@ -18,13 +18,17 @@ use crate::models::ImageSpec;
 pub struct DecodeLimits {
     pub max_pixels: u64,
     pub max_alloc_bytes: u64,
+    /// Time one file may take to read and decode while indexing before it is given up.
+    pub max_time: std::time::Duration,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
         // 120 MP covers every camera and most stitched panoramas; beyond that the memory a
         // decode needs (several bytes per pixel, twice) is not worth risking for a thumbnail.
-        DecodeLimits { max_pixels: 120_000_000, max_alloc_bytes: 1 << 30 }
+        // A camera photo takes tens of milliseconds; a minute means a pathological file or a
+        // hung network share.
+        DecodeLimits { max_pixels: 120_000_000, max_alloc_bytes: 1 << 30, max_time: std::time::Duration::from_secs(60) }
     }
 }
 

@@ -82,6 +82,35 @@ pub fn prepare(
     Ok(Prepared { content_hash, meta, pixels })
 }
 
+/// [`prepare`] on its own thread, so that one hostile file costs that file and not the run:
+/// a decoder that panics, or takes longer than `limits.max_time` (the thread is then left to
+/// finish on its own and its result dropped), fails just that file.
+pub fn prepare_with_time_limit(
+    path: &Path,
+    spec: &ImageSpec,
+    limits: DecodeLimits,
+    thumbs_dir: &Path,
+) -> Result<Prepared, String> {
+    let (tx, rx) = sync_channel(1);
+    let (owned_path, spec, thumbs) = (path.to_path_buf(), spec.clone(), thumbs_dir.to_path_buf());
+    let spawned = std::thread::Builder::new().name("decode".into()).spawn(move || {
+        let result = prepare(&owned_path, &spec, limits, Some(&thumbs));
+        if tx.send(result).is_err() {
+            tracing::debug!("{} finished after its time limit; result dropped", owned_path.display());
+        }
+    });
+    if let Err(err) = spawned {
+        return Err(format!("cannot start a decode thread: {err}"));
+    }
+    match rx.recv_timeout(limits.max_time) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => {
+            Err(format!("took longer than {} s to decode; skipped", limits.max_time.as_secs_f32()))
+        }
+        Err(RecvTimeoutError::Disconnected) => Err("the decoder crashed on this file".into()),
+    }
+}
+
 /// A missing thumbnail is a cosmetic loss: it is logged, and the photo is still indexed.
 fn write_thumbnail(rgb: &image::RgbImage, path: &Path) {
     if path.is_file() {
@@ -425,11 +454,7 @@ impl IndexRun<'_> {
     }
 
     fn prepare_guarded(&self, file: &ScannedFile) -> Result<Prepared, String> {
-        // A decoder bug on one hostile file must cost that file, not the run.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            prepare(&file.path, self.spec, self.limits, Some(self.thumbs_dir))
-        }))
-        .unwrap_or_else(|_| Err("the decoder crashed on this file".into()))
+        prepare_with_time_limit(&file.path, self.spec, self.limits, self.thumbs_dir)
     }
 
     /// The pipeline: decoders (optional) -> workers (gather a batch, encode it on their own
@@ -649,6 +674,18 @@ mod tests {
         plan.classify(1, vec![file("/p/trip/x.jpg")], &known);
         assert_eq!(plan.work.len(), 2);
         assert_eq!(plan.new, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_file_over_the_time_limit_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        image::RgbImage::new(2000, 2000).save(&path).unwrap();
+        let spec = ImageSpec::clip(224);
+        let quick = DecodeLimits { max_time: Duration::ZERO, ..Default::default() };
+        let err = prepare_with_time_limit(&path, &spec, quick, dir.path()).err().unwrap();
+        assert!(err.starts_with("took longer than"), "{err}");
+        assert!(prepare_with_time_limit(&path, &spec, DecodeLimits::default(), dir.path()).is_ok());
     }
 
     #[test]
