@@ -168,15 +168,13 @@ fn decode_bench(dir: &Path, options: &EngineOptions) -> Result<()> {
 
 /// Images per second of `encoder` at `batch` for about two seconds.
 fn encoder_rate(encoder: &ImageEncoder, batch: usize) -> Result<f64> {
-    let pixels: Vec<f32> = (0..batch * encoder.item_len()).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
-    encoder.encode_batch(&pixels)?;
+    let runs = (16 / batch).max(2);
     let started = Instant::now();
-    let mut images = 0;
-    while started.elapsed() < Duration::from_secs(2) || images < 8 {
-        encoder.encode_batch(&pixels)?;
-        images += batch;
+    let mut rates = Vec::new();
+    while started.elapsed() < Duration::from_secs(2) || rates.is_empty() {
+        rates.push(photo_search_core::encoder::measure_rate(encoder, batch, runs)?);
     }
-    Ok(images as f64 / started.elapsed().as_secs_f64())
+    Ok(rates.iter().sum::<f64>() / rates.len() as f64)
 }
 
 fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf]) -> Result<()> {
@@ -200,7 +198,11 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
             }
         }
     }
-    println!("  batch size used by indexing here: {}", encoders.batch_size);
+    println!(
+        "  default batch size on {}: {} (indexing tunes it per library among 4, 8, 16)",
+        encoders.provider.name(),
+        encoders.batch_size
+    );
     Ok(())
 }
 

@@ -134,6 +134,28 @@ fn optimized_graphs_are_cached_and_reused_on_the_next_start() {
 }
 
 #[test]
+fn batch_size_is_tuned_once_per_library_and_remembered() {
+    let t = indexed_library();
+    let path = t.library().join("cache/batch-sizes.json");
+    let tuned: std::collections::BTreeMap<String, usize> =
+        serde_json::from_slice(&std::fs::read(&path).expect("batch sizes remembered")).unwrap();
+    assert_eq!(tuned.len(), 1, "{tuned:?}");
+    let (key, batch) = tuned.iter().next().unwrap();
+    assert!(key.starts_with("test-color-fp32-CPU-"), "{key}");
+    assert!([4, 8, 16].contains(batch), "{batch}");
+
+    // A configured batch size is used as it is, and nothing new is measured.
+    let other = t.path("other");
+    write_colour_photos(&other, 1);
+    image::RgbImage::from_pixel(50, 50, image::Rgb([1, 2, 3])).save(other.join("dark.png")).unwrap();
+    let out = t.ok(&["--batch-size", "3", "--workers", "1", "index", other.to_str().unwrap()]);
+    assert!(out.contains("indexed 1, moved 0, duplicates 4"), "{out}");
+    let after: std::collections::BTreeMap<String, usize> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(after, tuned);
+}
+
+#[test]
 fn filters_narrow_results_by_folder_and_format() {
     let t = indexed_library();
     let other = t.path("more");

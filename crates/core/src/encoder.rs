@@ -315,6 +315,18 @@ pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
+/// Images per second of `encoder` on batches of `batch` synthetic items: one warm-up call, then
+/// `runs` timed calls.
+pub fn measure_rate(encoder: &dyn BatchEncoder, batch: usize, runs: usize) -> Result<f64, EncoderError> {
+    let pixels: Vec<f32> = (0..batch * encoder.item_len()).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
+    encoder.encode_batch(&pixels)?;
+    let started = std::time::Instant::now();
+    for _ in 0..runs.max(1) {
+        encoder.encode_batch(&pixels)?;
+    }
+    Ok((batch * runs.max(1)) as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Encodes `pixels` (whole items) in batches of at most `batch`. A batch that runs out of
 /// memory is retried at half the size, down to one item, so no photo is lost. Returns the
 /// embeddings in input order and the batch size that worked.

@@ -172,6 +172,9 @@ impl EngineOptions {
 
 const TEXT_CACHE_ENTRIES: usize = 512;
 
+/// Largest input tensor a tuned batch may have (on top of the model's own working memory).
+const MAX_BATCH_INPUT_BYTES: usize = 256 << 20;
+
 pub struct Engine {
     library: Library,
     options: EngineOptions,
@@ -400,6 +403,52 @@ impl Engine {
         Ok(())
     }
 
+    /// The batch size for indexing: the configured one, else the one measured fastest for this
+    /// model, provider and thread count within a memory cap (the smallest within 3% of the best:
+    /// bigger batches only cost memory). Measured once per library and remembered.
+    fn tuned_batch_size(&self, encoders: &Encoders, layout: Layout, workers: &[ImageEncoder]) -> Result<usize> {
+        if let Some(batch) = self.options.encoder.batch_size {
+            return Ok(batch.max(1));
+        }
+        let Some(worker) = workers.first() else { return Ok(encoders.batch_size) };
+        let manifest = &self.model.manifest;
+        let key = format!(
+            "{}-{}-{}-{}x{}",
+            manifest.id,
+            encoders.precision,
+            encoders.provider.name(),
+            layout.workers,
+            layout.threads
+        );
+        let path = self.library.cache_dir().join("batch-sizes.json");
+        let mut known: std::collections::BTreeMap<String, usize> =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let Some(batch) = known.get(&key) {
+            return Ok(*batch);
+        }
+        let candidates: &[usize] = if encoders.provider.is_gpu() { &[8, 16, 32, 64] } else { &[4, 8, 16] };
+        let item_bytes = worker.item_len() * std::mem::size_of::<f32>();
+        let mut rates = Vec::new();
+        for &batch in candidates.iter().filter(|b| **b * item_bytes <= MAX_BATCH_INPUT_BYTES) {
+            match crate::encoder::measure_rate(worker, batch, 2) {
+                Ok(rate) => rates.push((batch, rate)),
+                Err(EncoderError::OutOfMemory { .. }) => break,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let best = rates.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+        let chosen = rates.iter().find(|(_, r)| *r >= best * 0.97).map_or(encoders.batch_size, |(b, _)| *b);
+        tracing::info!("batch size {chosen} for {key} (images/s by batch: {rates:?})");
+        known.insert(key, chosen);
+        let saved = serde_json::to_vec_pretty(&known)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| crate::fsio::write_atomic(&path, &bytes));
+        if let Err(err) = saved {
+            tracing::warn!("cannot remember the batch size in {}: {err}", path.display());
+        }
+        Ok(chosen)
+    }
+
     /// The indexing workers' vision sessions, made once and kept: a watcher indexes often.
     fn worker_encoders(&self, encoders: &Encoders, layout: Layout) -> Result<Arc<Vec<ImageEncoder>>> {
         let mut slot = lock(&self.workers);
@@ -430,6 +479,7 @@ impl Engine {
             encoders.batch_size
         );
         let workers = self.worker_encoders(&encoders, layout)?;
+        let batch_size = self.tuned_batch_size(&encoders, layout, &workers)?;
         let thumbs_dir = self.library.thumbs_dir();
         let run = IndexRun {
             catalog: &self.catalog,
@@ -437,7 +487,7 @@ impl Engine {
             encoders: workers.iter().map(|w| w as &(dyn crate::encoder::BatchEncoder + Sync)).collect(),
             spec: &self.model.manifest.image,
             model_id: &self.model.manifest.id,
-            batch_size: encoders.batch_size,
+            batch_size,
             decode_threads: layout.decode_threads,
             limits: self.options.limits,
             thumbs_dir: &thumbs_dir,
