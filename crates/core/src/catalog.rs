@@ -149,6 +149,14 @@ impl Catalog {
         Ok(Catalog { conn })
     }
 
+    /// Folds the write-ahead log into the database file (after a long write), so the catalog
+    /// does not keep a log as large as the work just done. Readers in progress may keep part of
+    /// it; that is fine.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }

@@ -333,12 +333,14 @@ impl Engine {
             }
         };
         let removed = self.catalog().remove_folder(folder.id)?;
+        // The catalog before the index, as the indexer takes them: never the other way round.
+        let generation = self.catalog().generation()?;
         let index = self.vector_index()?;
         let mut index = lock(&index);
         for id in &removed {
             index.remove(*id)?;
         }
-        index.save(self.catalog().generation()?)?;
+        index.save(generation)?;
         Ok(removed.len() as u64)
     }
 

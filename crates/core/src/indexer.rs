@@ -616,8 +616,9 @@ impl IndexRun<'_> {
     }
 
     fn save(&self) -> Result<(), IndexerError> {
-        let generation = self.lock_catalog().generation()?;
-        self.lock_index().save(generation)?;
+        let catalog = self.lock_catalog();
+        self.lock_index().save(catalog.generation()?)?;
+        catalog.checkpoint()?;
         Ok(())
     }
 }
