@@ -303,15 +303,9 @@ impl IndexRun<'_> {
                 }
             } else {
                 match std::fs::metadata(path) {
-                    Ok(meta) if meta.is_file() && scan::is_photo_name(path) => vec![ScannedFile {
-                        path: path.clone(),
-                        size: meta.len(),
-                        mtime_ns: meta
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map_or(0, |d| d.as_nanos() as i64),
-                    }],
+                    Ok(meta) if meta.is_file() && scan::is_photo_name(path) => {
+                        vec![ScannedFile::new(path.clone(), &meta)]
+                    }
                     _ => Vec::new(),
                 }
             };

@@ -35,6 +35,14 @@ pub struct ScannedFile {
     pub mtime_ns: i64,
 }
 
+impl ScannedFile {
+    pub fn new(path: PathBuf, meta: &std::fs::Metadata) -> Self {
+        let mtime_ns =
+            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+        ScannedFile { path, size: meta.len(), mtime_ns }
+    }
+}
+
 /// A part of the tree that could not be read; the rest of the walk goes on.
 #[derive(Debug)]
 pub struct ScanProblem {
@@ -136,15 +144,7 @@ pub fn scan(root: &Path, excludes: &Excludes, problems: &mut Vec<ScanProblem>) -
             continue;
         }
         match entry.metadata() {
-            Ok(meta) => files.push(ScannedFile {
-                path: entry.into_path(),
-                size: meta.len(),
-                mtime_ns: meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as i64),
-            }),
+            Ok(meta) => files.push(ScannedFile::new(entry.into_path(), &meta)),
             Err(err) => problems.push(ScanProblem { path: entry.into_path(), message: err.to_string() }),
         }
     }

@@ -168,12 +168,13 @@ impl FolderWatcher {
         let now = Instant::now();
         let mut ready = Vec::new();
         self.pending.retain(|path, pending| {
-            let current =
-                std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
-            let settled = match (&current, std::fs::metadata(path).map(|m| m.is_dir())) {
+            let meta = std::fs::metadata(path).ok();
+            let current = meta.as_ref().map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+            let settled = match &meta {
                 // Gone, or a folder (its files are scanned): nothing to wait for.
-                (None, _) | (_, Ok(true)) => true,
-                (Some(_), _) => current == pending.last && now.duration_since(pending.since) >= STABLE_FOR,
+                None => true,
+                Some(m) if m.is_dir() => true,
+                Some(_) => current == pending.last && now.duration_since(pending.since) >= STABLE_FOR,
             };
             if settled {
                 ready.push(path.clone());
