@@ -14,8 +14,9 @@ ORT_LIB="$ORT_DIR/lib/libonnxruntime.so.$ORT_VERSION"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 need_apt=()
-# cmake and nasm build the bundled libjpeg-turbo (with its SIMD code).
-for pkg in pkg-config build-essential cmake nasm; do
+# cmake and nasm build the bundled libjpeg-turbo (with its SIMD code); libheif decodes HEIC and
+# AVIF (the `heif` feature links it where pkg-config finds it).
+for pkg in pkg-config build-essential cmake nasm libheif-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)

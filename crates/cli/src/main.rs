@@ -102,6 +102,12 @@ enum Command {
         #[command(subcommand)]
         command: FolderCommand,
     },
+    /// Exclude patterns saved in the library (names with * and ? wildcards), applied by every
+    /// index and watch on top of the defaults and --exclude.
+    Excludes {
+        #[command(subcommand)]
+        command: ExcludeCommand,
+    },
     /// List, verify and download models.
     Models {
         #[command(subcommand)]
@@ -145,6 +151,18 @@ enum FolderCommand {
     List,
     Add { path: PathBuf },
     Remove { path: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ExcludeCommand {
+    /// The saved patterns, then the built-in ones.
+    List,
+    Add {
+        pattern: String,
+    },
+    Remove {
+        pattern: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
         Command::Folders { command } => folders(&cli, command),
+        Command::Excludes { command } => excludes(&cli, command),
         Command::Models { command } => models_command(&cli, command),
         Command::Bench { bench } => {
             let options = open_options(&cli, Access::Read, None)?;
@@ -421,6 +440,33 @@ fn folders(cli: &Cli, command: &FolderCommand) -> Result<ExitCode> {
             println!("removed {} and its {removed} photos from the library (files untouched)", path.display());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn excludes(cli: &Cli, command: &ExcludeCommand) -> Result<ExitCode> {
+    let engine = open(cli, if matches!(command, ExcludeCommand::List) { Access::Read } else { Access::Write }, None)?;
+    let mut saved = engine.saved_excludes()?;
+    match command {
+        ExcludeCommand::List => {
+            for pattern in &saved {
+                println!("{pattern}");
+            }
+            println!("built in: hidden names (a leading dot), {}", Excludes::default().patterns().join(", "));
+            return Ok(ExitCode::SUCCESS);
+        }
+        ExcludeCommand::Add { pattern } => saved.push(pattern.clone()),
+        ExcludeCommand::Remove { pattern } => {
+            let before = saved.len();
+            saved.retain(|p| !p.eq_ignore_ascii_case(pattern.trim()));
+            if saved.len() == before {
+                eprintln!("error: no saved exclude pattern {pattern:?} (see `photo-search excludes list`)");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    let saved = engine.set_excludes(&saved)?;
+    println!("saved exclude patterns: {}", if saved.is_empty() { "none".to_string() } else { saved.join(", ") });
+    println!("(the next `photo-search index` applies them)");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -111,3 +111,25 @@ fn excluded_names_are_not_indexed_and_leave_when_excluded_later() {
     assert_eq!(paths.len(), 4, "{paths:?}");
     assert!(paths.iter().all(|p| p.contains("/trip/") && !p.ends_with(".tmp.jpg")), "{paths:?}");
 }
+
+#[test]
+fn saved_exclude_patterns_apply_to_every_later_run_until_removed() {
+    let t = TestDir::new();
+    let root = t.path("photos");
+    write_colour_photos(&root.join("Screenshots"), 1);
+    write_colour_photos(&root.join("trip"), 1);
+    t.ok(&["index", root.to_str().unwrap()]);
+
+    let out = t.ok(&["excludes", "add", "Screenshot*"]);
+    assert!(out.contains("Screenshot*"), "{out}");
+    assert!(t.ok(&["excludes", "list"]).starts_with("Screenshot*\n"));
+    let out = t.ok(&["index"]);
+    assert!(out.contains("removed 4"), "{out}");
+    assert!(results(&t, "red").into_keys().all(|p| p.contains("/trip/")));
+
+    t.ok(&["excludes", "remove", "screenshot*"]);
+    assert!(!t.ok(&["excludes", "list"]).contains("Screenshot*"));
+    let out = t.ok(&["index"]);
+    assert!(out.contains("moved 0, duplicates 4"), "{out}");
+    assert!(results(&t, "red").into_keys().any(|p| p.contains("/Screenshots/")));
+}

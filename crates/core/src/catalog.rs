@@ -10,7 +10,7 @@ use crate::api::{FailedPhoto, PhotoCounts, PhotoStatus};
 use crate::metadata::PhotoMeta;
 
 /// The schema this code writes. A catalog with a higher `user_version` is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -55,6 +55,12 @@ CREATE INDEX vectors_model ON vectors(model_id);
 "#,
     r#"
 ALTER TABLE folders ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
+"#,
+    r#"
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 "#,
 ];
 
@@ -340,6 +346,19 @@ impl Catalog {
         }
         bump_generation(&tx)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// A saved setting (JSON text), or `None` when it was never set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
         Ok(())
     }
 

@@ -38,7 +38,7 @@ pub enum DecodeError {
     Empty,
     #[error("not an image (content not recognised)")]
     UnknownFormat,
-    #[error("{0} images are not supported by this build")]
+    #[error("{0} images are not supported by this build (built without libheif)")]
     Unsupported(&'static str),
     #[error("image too large: {width}x{height} pixels (limit {limit} pixels)")]
     TooLarge { width: u32, height: u32, limit: u64 },
@@ -52,13 +52,16 @@ pub enum DecodeError {
     },
     #[error("image has no pixels")]
     NoPixels,
+    #[error("corrupt or unsupported {format} image: {message}")]
+    Native { format: &'static str, message: String },
 }
 
 /// A decoded photo: upright RGB pixels plus what the file said about itself.
 #[derive(Debug)]
 pub struct DecodedImage {
     pub rgb: RgbImage,
-    pub format: ImageFormat,
+    /// The lower-case format name the catalog stores and filters use ("jpeg", "heic", ...).
+    pub format: &'static str,
     pub exif: ExifFacts,
 }
 
@@ -68,7 +71,10 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DecodedImage, Decode
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let format = sniff(bytes)?;
+    let format = match sniff(bytes)? {
+        Sniffed::Image(format) => format,
+        Sniffed::Heif(name) => return decode_heif(bytes, limits, name),
+    };
     let name = format_name(format);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
@@ -94,8 +100,22 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DecodedImage, Decode
     if let Some(orientation) = exif.orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif) {
         image.apply_orientation(orientation);
     }
-    Ok(DecodedImage { rgb: image.into_rgb8(), format, exif })
+    Ok(DecodedImage { rgb: image.into_rgb8(), format: name, exif })
 }
+
+#[cfg(libheif)]
+fn decode_heif(bytes: &[u8], limits: DecodeLimits, name: &'static str) -> Result<DecodedImage, DecodeError> {
+    let (rgb, exif) = crate::heif::decode(bytes, limits, name)?;
+    Ok(DecodedImage { rgb, format: name, exif })
+}
+
+#[cfg(not(libheif))]
+fn decode_heif(_: &[u8], _: DecodeLimits, name: &'static str) -> Result<DecodedImage, DecodeError> {
+    Err(DecodeError::Unsupported(name))
+}
+
+/// Whether this build decodes HEIC/HEIF and AVIF (through libheif).
+pub const HEIF_SUPPORTED: bool = cfg!(libheif);
 
 /// The smallest decoded size still useful: the model input and the thumbnail must be covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +180,7 @@ fn decode_jpeg_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) 
     let rgb = RgbImage::from_raw(scaled.width as u32, scaled.height as u32, pixels)
         .ok_or(JpegPath::Refused(DecodeError::NoPixels))?;
     let exif = read_exif_from_file(bytes);
-    Ok(DecodedImage { rgb: oriented(rgb, exif.orientation), format: ImageFormat::Jpeg, exif })
+    Ok(DecodedImage { rgb: oriented(rgb, exif.orientation), format: "jpeg", exif })
 }
 
 fn oriented(rgb: RgbImage, orientation: Option<u16>) -> RgbImage {
@@ -213,19 +233,22 @@ pub fn thumbnail_jpeg(rgb: &RgbImage, long_side: u32) -> Result<Vec<u8>, Thumbna
     Ok(compressor.compress_to_vec(image)?)
 }
 
-fn sniff(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {
-    // HEIF/AVIF share the ISO-BMFF `ftyp` box; `image` decodes neither without native libraries.
+enum Sniffed {
+    Image(ImageFormat),
+    /// A HEIF-family container (ISO-BMFF `ftyp` box), decoded by libheif: "heic" or "avif".
+    Heif(&'static str),
+}
+
+fn sniff(bytes: &[u8]) -> Result<Sniffed, DecodeError> {
     if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         return match &bytes[8..12] {
-            b"avif" | b"avis" => Err(DecodeError::Unsupported("AVIF")),
-            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                Err(DecodeError::Unsupported("HEIC/HEIF"))
-            }
+            b"avif" | b"avis" => Ok(Sniffed::Heif("avif")),
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => Ok(Sniffed::Heif("heic")),
             _ => Err(DecodeError::UnknownFormat),
         };
     }
     match image::guess_format(bytes) {
-        Ok(ImageFormat::Avif) => Err(DecodeError::Unsupported("AVIF")),
+        Ok(ImageFormat::Avif) => Ok(Sniffed::Heif("avif")),
         Ok(
             format @ (ImageFormat::Jpeg
             | ImageFormat::Png
@@ -233,7 +256,7 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {
             | ImageFormat::WebP
             | ImageFormat::Tiff
             | ImageFormat::Bmp),
-        ) => Ok(format),
+        ) => Ok(Sniffed::Image(format)),
         Ok(_) | Err(_) => Err(DecodeError::UnknownFormat),
     }
 }

@@ -172,6 +172,9 @@ impl EngineOptions {
 
 const TEXT_CACHE_ENTRIES: usize = 512;
 
+/// The catalog setting that holds the saved exclude patterns (a JSON list of strings).
+const EXCLUDES_SETTING: &str = "exclude_patterns";
+
 /// Largest input tensor a tuned batch may have (on top of the model's own working memory).
 const MAX_BATCH_INPUT_BYTES: usize = 256 << 20;
 
@@ -321,6 +324,36 @@ impl Engine {
         Ok(self.catalog().add_folder(&resolved)?)
     }
 
+    /// The exclude patterns saved in the library, beyond the built-in defaults (hidden names,
+    /// `@eaDir`, `#recycle`, ...). The scanner and the watcher apply them with the options' own.
+    pub fn saved_excludes(&self) -> Result<Vec<String>> {
+        let Some(json) = self.catalog().setting(EXCLUDES_SETTING)? else { return Ok(Vec::new()) };
+        Ok(serde_json::from_str(&json).unwrap_or_else(|err| {
+            tracing::warn!("saved exclude patterns are unreadable ({err}); using none");
+            Vec::new()
+        }))
+    }
+
+    /// Replaces the saved exclude patterns (trimmed, empty ones and repeats dropped). Files they
+    /// now exclude leave the catalog at the next index run; ones they no longer exclude join it.
+    pub fn set_excludes(&self, patterns: &[String]) -> Result<Vec<String>> {
+        self.require_write()?;
+        let mut kept: Vec<String> = Vec::new();
+        for pattern in patterns.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            if !kept.iter().any(|k| k.eq_ignore_ascii_case(pattern)) {
+                kept.push(pattern.to_string());
+            }
+        }
+        let json = serde_json::to_string(&kept).expect("a list of strings serializes");
+        self.catalog().set_setting(EXCLUDES_SETTING, &json)?;
+        Ok(kept)
+    }
+
+    /// What the scanner and the watcher skip: the options' patterns plus the saved ones.
+    pub fn excludes(&self) -> Result<Excludes> {
+        Ok(self.options.excludes.with_more(&self.saved_excludes()?))
+    }
+
     /// Forgets a folder and its photos (the files on disk are untouched).
     pub fn remove_folder(&self, path: &Path) -> Result<u64> {
         self.require_write()?;
@@ -384,7 +417,7 @@ impl Engine {
     pub fn watch(&self, control: &JobControl, progress: &mut dyn FnMut(Progress)) -> Result<()> {
         self.require_write()?;
         let roots: Vec<PathBuf> = self.folders()?.into_iter().map(|f| f.path).collect();
-        let (mut watcher, fallbacks) = FolderWatcher::new(&roots, self.options.excludes.clone())?;
+        let (mut watcher, fallbacks) = FolderWatcher::new(&roots, self.excludes()?)?;
         for fallback in fallbacks {
             progress(Progress::Polling { folder: fallback.folder, reason: fallback.reason });
         }
@@ -483,6 +516,7 @@ impl Engine {
         let workers = self.worker_encoders(&encoders, layout)?;
         let batch_size = self.tuned_batch_size(&encoders, layout, &workers)?;
         let thumbs_dir = self.library.thumbs_dir();
+        let excludes = self.excludes()?;
         let run = IndexRun {
             catalog: &self.catalog,
             index: &index,
@@ -493,7 +527,7 @@ impl Engine {
             decode_threads: layout.decode_threads,
             limits: self.options.limits,
             thumbs_dir: &thumbs_dir,
-            excludes: &self.options.excludes,
+            excludes: &excludes,
             control,
         };
         Ok(job(&run)?)

@@ -72,7 +72,7 @@ pub fn prepare(
     let meta = PhotoMeta {
         width: Some(width),
         height: Some(height),
-        format: Some(decode::format_name(decoded.format).to_string()),
+        format: Some(decoded.format.to_string()),
         taken_at: exif.taken_at,
         camera_make: exif.camera_make,
         camera_model: exif.camera_model,

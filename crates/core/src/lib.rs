@@ -10,6 +10,8 @@ pub mod download;
 pub mod encoder;
 pub mod engine;
 pub mod fsio;
+#[cfg(libheif)]
+mod heif;
 pub mod index;
 pub mod indexer;
 pub mod library;

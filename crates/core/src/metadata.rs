@@ -31,8 +31,12 @@ pub struct ExifFacts {
     pub orientation: Option<u16>,
 }
 
-/// Reads what it can from a raw EXIF (TIFF) block.
-pub fn read_exif(raw: Vec<u8>) -> ExifFacts {
+/// Reads what it can from a raw EXIF (TIFF) block. Some writers keep JPEG's `Exif\0\0` marker in
+/// front of the TIFF header in other containers (WebP, PNG); it is skipped.
+pub fn read_exif(mut raw: Vec<u8>) -> ExifFacts {
+    if raw.starts_with(b"Exif\0\0") {
+        raw.drain(..6);
+    }
     facts(exif::Reader::new().continue_on_error(true).read_raw(raw))
 }
 

@@ -73,8 +73,17 @@ impl Default for Excludes {
 impl Excludes {
     /// The defaults plus `extra` patterns.
     pub fn with(extra: &[String]) -> Self {
-        let mut excludes = Excludes::default();
-        excludes.patterns.extend(extra.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()));
+        Excludes::default().with_more(extra)
+    }
+
+    /// These patterns plus `extra` ones.
+    pub fn with_more(&self, extra: &[String]) -> Self {
+        let mut excludes = self.clone();
+        for pattern in extra.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()) {
+            if !excludes.patterns.contains(&pattern) {
+                excludes.patterns.push(pattern);
+            }
+        }
         excludes
     }
 

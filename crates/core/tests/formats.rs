@@ -1,0 +1,78 @@
+//! Every sample format in `../shared/photos/formats` decodes to the size the manifest records,
+//! HEIC/HEIF and AVIF included (through libheif) when this build has it.
+
+mod util;
+
+use photo_search_core::decode::{self, DecodeLimits, HEIF_SUPPORTED};
+
+struct Expected {
+    file: String,
+    width: u32,
+    height: u32,
+    /// EXIF orientation 5-8 turn the stored pixels a quarter: the upright picture swaps sides.
+    quarter_turn: bool,
+    make_model: String,
+}
+
+fn manifest() -> Vec<Expected> {
+    let bytes = std::fs::read(util::shared().join("photos/manifest.tsv")).unwrap();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            Some(Expected {
+                file: cols.first()?.to_string(),
+                width: cols.get(2)?.parse().ok()?,
+                height: cols.get(3)?.parse().ok()?,
+                quarter_turn: matches!(cols.get(5)?.parse::<u8>(), Ok(5..=8)),
+                make_model: cols.get(6)?.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn check_folder(folder: &str) -> usize {
+    let mut checked = 0;
+    for expected in manifest().into_iter().filter(|e| e.file.starts_with(folder)) {
+        let path = util::shared().join("photos").join(&expected.file);
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let decoded =
+            decode::decode(&bytes, DecodeLimits::default()).unwrap_or_else(|err| panic!("{}: {err}", expected.file));
+        let upright =
+            if expected.quarter_turn { (expected.height, expected.width) } else { (expected.width, expected.height) };
+        assert_eq!(decoded.rgb.dimensions(), upright, "{}", expected.file);
+        if let Some(model) = &decoded.exif.camera_model {
+            assert!(expected.make_model.contains(model.as_str()), "{}: camera {model}", expected.file);
+        }
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn heic_and_avif_photos_decode_at_their_full_size_with_exif() {
+    if !HEIF_SUPPORTED {
+        eprintln!("built without libheif: HEIC/AVIF are reported unsupported, nothing to decode");
+        return;
+    }
+    assert!(check_folder("formats/heic/") >= 3);
+    assert!(check_folder("formats/avif/") >= 2);
+}
+
+#[test]
+fn png_webp_tiff_and_gif_samples_decode() {
+    for folder in ["formats/png/", "formats/webp/", "formats/tiff/", "formats/gif/"] {
+        assert!(check_folder(folder) >= 1, "{folder}");
+    }
+}
+
+#[test]
+fn malformed_heif_files_fail_with_a_reason() {
+    let dir = util::shared().join("bad-inputs/heif_malformed");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let err = decode::decode(&std::fs::read(&path).unwrap(), DecodeLimits::default()).unwrap_err();
+        assert!(!err.to_string().is_empty(), "{}", path.display());
+    }
+}
