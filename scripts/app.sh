@@ -1,27 +1,23 @@
 #!/usr/bin/env bash
-# Sets everything up (idempotent), builds Photo Search in release mode and runs it.
-# Without arguments it indexes ~/Pictures (if present) and shows the library status; any
-# arguments are passed to `photo-search` (try --help).
+# Sets everything up (idempotent), builds Photo Search in release mode and launches the desktop
+# app. Without a display (a server, an SSH session) it serves the same UI to a browser instead
+# (`photo-search serve`, loopback only). With arguments, runs the `photo-search` command line
+# with them (try --help).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
-cargo build --release --locked -p photo-search-cli
-BIN="$ROOT/target/release/photo-search"
 
 if (($#)); then
-    exec "$BIN" "$@"
+    cargo build --release --locked -p photo-search-cli
+    exec "$ROOT/target/release/photo-search" "$@"
 fi
-if ! "$BIN" models verify >/dev/null 2>&1; then
-    echo "==> Downloading the search model (about 150 MB)"
-    "$BIN" models fetch || {
-        echo "The model could not be downloaded. Use a model folder on this computer with --model DIR," >&2
-        echo "e.g. scripts/app.sh --model models/test-color index ~/Pictures (a colour-only test model)." >&2
-        exit 1
-    }
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    cargo build --release --locked -p photo-search-app
+    # The window offers the model download and the folder picker on first run.
+    exec "$ROOT/target/release/photo-search-app"
 fi
-if [ -d "$HOME/Pictures" ]; then
-    "$BIN" index "$HOME/Pictures"
-fi
-exec "$BIN" status
+echo "==> No display: serving the app to a browser instead"
+cargo build --release --locked -p photo-search-cli
+exec "$ROOT/target/release/photo-search" serve

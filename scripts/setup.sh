@@ -2,7 +2,9 @@
 # Installs what Photo Search needs to build and run, and nothing twice (idempotent):
 #   - Debian packages for building (C toolchain pieces used by -sys crates);
 #   - ONNX Runtime 1.31.1, the shared library from PyPI's onnxruntime wheel, unpacked into
-#     .cache/onnxruntime/lib (the program finds it there; see crates/core/src/runtime.rs).
+#     .cache/onnxruntime/lib (the program finds it there; see crates/core/src/runtime.rs);
+#   - the UI's npm packages, and the UI built into ui/dist;
+#   - with --test: Chromium, Xvfb, WebKitWebDriver and tauri-driver for the UI tests.
 # Usage: scripts/setup.sh [--test]   (--test also installs what the test suite needs)
 set -euo pipefail
 
@@ -13,10 +15,18 @@ ORT_LIB="$ORT_DIR/lib/libonnxruntime.so.$ORT_VERSION"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+TEST=0; [ "${1:-}" = "--test" ] && TEST=1
+
 need_apt=()
 # cmake and nasm build the bundled libjpeg-turbo (with its SIMD code); libheif decodes HEIC and
-# AVIF (the `heif` feature links it where pkg-config finds it).
-for pkg in pkg-config build-essential cmake nasm libheif-dev; do
+# AVIF (the `heif` feature links it where pkg-config finds it); WebKitGTK and friends build the
+# desktop app (Tauri v2 on Linux).
+pkgs=(pkg-config build-essential cmake nasm libheif-dev
+      libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libxdo-dev libssl-dev libayatana-appindicator3-dev)
+# The tests also drive the UI: Chromium (Playwright), and the real window under Xvfb through
+# WebKitWebDriver.
+((TEST)) && pkgs+=(chromium xvfb webkit2gtk-driver)
+for pkg in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
@@ -27,7 +37,7 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-if [ "${1:-}" = "--test" ] && command -v rustup >/dev/null; then
+if ((TEST)) && command -v rustup >/dev/null; then
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
     done
@@ -55,3 +65,21 @@ PY
 fi
 [ -f "$ORT_LIB" ] || { echo "ONNX Runtime library missing after setup: $ORT_LIB" >&2; exit 1; }
 say "ONNX Runtime: $ORT_LIB"
+
+# The web UI (TypeScript, built with Vite into ui/dist): the desktop app embeds it and
+# `photo-search serve` serves it.
+command -v npm >/dev/null || { echo "Node.js 20+ with npm is needed for the UI" >&2; exit 1; }
+cd "$ROOT"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "Installing the UI's npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+say "Building the UI"
+npm run --silent build >/dev/null
+
+# tauri-driver drives the desktop window in the tests (WebDriver, through WebKitWebDriver).
+TAURI_DRIVER_VERSION="2.1.0"
+if ((TEST)) && ! "$ROOT/.cache/tools/bin/tauri-driver" --help >/dev/null 2>&1; then
+    say "Installing tauri-driver $TAURI_DRIVER_VERSION"
+    cargo install --quiet --locked tauri-driver --version "$TAURI_DRIVER_VERSION" --root "$ROOT/.cache/tools"
+fi

@@ -69,6 +69,23 @@ enum Command {
     Index { paths: Vec<PathBuf> },
     /// Index every folder, then keep watching them and index changes until Ctrl-C.
     Watch,
+    /// Serve the app to a browser (with a JSON API), indexing and watching in the background,
+    /// until Ctrl-C. Loopback only unless --bind names another address, which needs a token.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        bind: std::net::SocketAddr,
+        /// Token every API request must carry (Authorization: Bearer, or ?token=). Made up and
+        /// printed when binding to a non-loopback address without one.
+        #[arg(long, env = "PHOTO_SEARCH_TOKEN")]
+        token: Option<String>,
+        /// The built UI folder (default: ui/ beside the program, else the repository's ui/dist).
+        #[arg(long, value_name = "DIR")]
+        ui: Option<PathBuf>,
+        /// Do not index or watch in the background (search what is indexed).
+        #[arg(long)]
+        no_index: bool,
+    },
     /// Search photos by text, e.g. `kids on a beach` or `"beach" + "sunset" - "people"`.
     Search {
         #[arg(required = true, num_args = 1..)]
@@ -226,6 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Index { paths } => index(&open(&cli, Access::Write, None)?, paths),
         Command::Watch => watch(&open(&cli, Access::Write, None)?),
+        Command::Serve { bind, token, ui, no_index } => serve(&cli, *bind, token.clone(), ui.clone(), !*no_index),
         Command::Search { query, output, filter } => {
             let engine = open(&cli, Access::Read, None)?;
             let terms = query::parse_terms(&query.join(" "))?;
@@ -443,6 +461,61 @@ fn folders(cli: &Cli, command: &FolderCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn serve(
+    cli: &Cli,
+    bind: std::net::SocketAddr,
+    token: Option<String>,
+    ui: Option<PathBuf>,
+    background: bool,
+) -> Result<ExitCode> {
+    let ui_dir = match ui {
+        Some(dir) => dir,
+        None => find_ui_dir()
+            .context("the UI is not built: run `npm ci && npm run build` (scripts/setup.sh does), or pass --ui DIR")?,
+    };
+    anyhow::ensure!(
+        ui_dir.join("index.html").is_file(),
+        "{} has no index.html (pass the built UI folder)",
+        ui_dir.display()
+    );
+    let options = photo_search_server::ServeOptions::new(bind, token, ui_dir);
+    let service = photo_search_service::Service::open(photo_search_service::ServiceOptions {
+        engine: open_options(cli, Access::Write, None)?,
+        background,
+    })
+    .map_err(|e| anyhow::anyhow!(e.message))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind(options.bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+        let bound = listener.local_addr()?;
+        println!("Photo Search is at {}", options.url(bound));
+        if options.token.is_some() && !bind.ip().is_loopback() {
+            println!("Anyone who can reach this address needs that token; keep it private.");
+        }
+        println!("Press Ctrl-C to stop.");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        photo_search_server::serve(service.clone(), listener, options, shutdown).await?;
+        anyhow::Ok(())
+    });
+    eprintln!("stopping: saving the index");
+    service.close();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The built UI: `ui/` beside the program (an installed layout), else the repository's `ui/dist`
+/// (the program in target/<profile>/).
+fn find_ui_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PHOTO_SEARCH_UI") {
+        return Some(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [dir.join("ui"), dir.join("../../ui/dist")].into_iter().find(|d| d.join("index.html").is_file())
+}
+
 fn excludes(cli: &Cli, command: &ExcludeCommand) -> Result<ExitCode> {
     let engine = open(cli, if matches!(command, ExcludeCommand::List) { Access::Read } else { Access::Write }, None)?;
     let mut saved = engine.saved_excludes()?;
@@ -515,6 +588,7 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                     bar.set_length(total);
                 }
                 bar.set_position(p.done);
+                true
             })?;
             bar.finish_and_clear();
             println!("{} is ready in {}", engine.model().manifest.id, engine.model().dir.display());

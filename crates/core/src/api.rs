@@ -11,6 +11,27 @@ pub struct SearchHit {
     pub path: PathBuf,
     /// Cosine similarity to the query, higher is closer.
     pub score: f32,
+    /// Unix seconds: EXIF date taken, else the file time.
+    pub taken_at: Option<i64>,
+    /// Where its thumbnail is stored (the file may be missing for photos that failed).
+    pub thumbnail: Option<PathBuf>,
+}
+
+/// What the catalog knows of one photo.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoRecord {
+    pub id: i64,
+    pub path: PathBuf,
+    pub size: u64,
+    pub format: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Unix seconds: EXIF date taken, else the file time.
+    pub taken_at: Option<i64>,
+    pub camera_make: Option<String>,
+    pub camera_model: Option<String>,
+    /// The stored thumbnail file, when there is one.
+    pub thumbnail: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -96,6 +96,15 @@ pub struct Folder {
     pub offline: bool,
 }
 
+/// What a search result shows of a photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HitRow {
+    pub path: PathBuf,
+    /// Unix seconds: EXIF date taken, else the file time.
+    pub taken_at: Option<i64>,
+    pub content_hash: Option<[u8; 32]>,
+}
+
 /// What the catalog knows of a file, enough to decide whether it must be read again.
 #[derive(Debug, Clone)]
 pub struct KnownFile {
@@ -410,15 +419,58 @@ impl Catalog {
             .transpose()
     }
 
-    /// Paths of the given photos, in one query; ids that no longer exist are left out.
-    pub fn paths(&self, ids: &[i64]) -> Result<HashMap<i64, PathBuf>> {
+    /// What search results show of the given photos, in one query; ids that no longer exist are
+    /// left out.
+    pub fn hit_rows(&self, ids: &[i64]) -> Result<HashMap<i64, HitRow>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
         let marks = vec!["?"; ids.len()].join(",");
-        let mut stmt = self.conn.prepare(&format!("SELECT id, path FROM photos WHERE id IN ({marks})"))?;
-        let rows = stmt.query_map(params_from_iter(ids), |r| Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?))))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, path, COALESCE(taken_at, mtime_ns / 1000000000), content_hash FROM photos WHERE id IN ({marks})"
+        ))?;
+        let rows = stmt.query_map(params_from_iter(ids), |r| {
+            let hash: Option<Vec<u8>> = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                HitRow {
+                    path: PathBuf::from(r.get::<_, String>(1)?),
+                    taken_at: r.get(2)?,
+                    content_hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
+                },
+            ))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One photo's facts; its `thumbnail` is the file name relative to the thumbnail folder.
+    pub fn photo(&self, id: i64) -> Result<Option<crate::api::PhotoRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT path, size, format, width, height, COALESCE(taken_at, mtime_ns / 1000000000),
+                        camera_make, camera_model, content_hash
+                 FROM photos WHERE id = ?1",
+                [id],
+                |r| {
+                    let hash: Option<Vec<u8>> = r.get(8)?;
+                    Ok(crate::api::PhotoRecord {
+                        id,
+                        path: PathBuf::from(r.get::<_, String>(0)?),
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        format: r.get(2)?,
+                        width: r.get(3)?,
+                        height: r.get(4)?,
+                        taken_at: r.get(5)?,
+                        camera_make: r.get(6)?,
+                        camera_model: r.get(7)?,
+                        thumbnail: hash
+                            .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                            .map(|h| crate::library::thumbnail_file(Path::new(""), &h)),
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// The content hash of an indexed photo.

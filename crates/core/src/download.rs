@@ -36,6 +36,8 @@ pub enum DownloadError {
     ChecksumMismatch { path: PathBuf, expected: String, actual: String },
     #[error("downloaded {path} is {actual} bytes, expected {expected}")]
     SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
+    #[error("download cancelled (what was received is kept and resumed next time)")]
+    Cancelled,
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -61,12 +63,12 @@ fn agent() -> ureq::Agent {
 }
 
 /// Downloads `spec` to `dest`, resuming a previous `dest.part`. `progress` is called as bytes
-/// arrive. On success `dest` holds exactly the pinned bytes; on a checksum failure the partial
+/// arrive; it returns `false` to cancel (the partial file is kept, to resume later). On success `dest` holds exactly the pinned bytes; on a checksum failure the partial
 /// file is deleted and `dest` is untouched.
 pub fn fetch_file(
     spec: &FileSpec,
     dest: &Path,
-    progress: &mut dyn FnMut(DownloadProgress),
+    progress: &mut dyn FnMut(DownloadProgress) -> bool,
 ) -> Result<(), DownloadError> {
     let url = spec.url.as_deref().ok_or_else(|| DownloadError::NoUrl { path: spec.path.clone() })?;
     let expected_sha = spec.sha256.as_deref().ok_or_else(|| DownloadError::Unpinned { path: spec.path.clone() })?;
@@ -113,7 +115,9 @@ pub fn fetch_file(
             .open(&part)
             .map_err(write_err(&part))?;
         let total = spec.bytes;
-        progress(DownloadProgress { done: have, total });
+        if !progress(DownloadProgress { done: have, total }) {
+            return Err(DownloadError::Cancelled);
+        }
         let mut reader = response.body_mut().as_reader();
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -124,7 +128,10 @@ pub fn fetch_file(
             file.write_all(&buf[..n]).map_err(write_err(&part))?;
             hasher.update(&buf[..n]);
             have += n as u64;
-            progress(DownloadProgress { done: have, total });
+            if !progress(DownloadProgress { done: have, total }) {
+                file.sync_all().map_err(write_err(&part))?;
+                return Err(DownloadError::Cancelled);
+            }
         }
         file.sync_all().map_err(write_err(&part))?;
     }

@@ -558,6 +558,17 @@ impl Engine {
         vectors.pop().ok_or_else(|| Error::QueryImage { path: path.into(), reason: "no embedding".into() })
     }
 
+    /// Embeds an image given as bytes (dropped, pasted or uploaded; not stored anywhere).
+    pub fn embed_image_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>> {
+        let label = PathBuf::from("(image)");
+        let prepared =
+            crate::indexer::prepare_bytes(bytes.to_vec(), &self.model.manifest.image, self.options.limits, None)
+                .map_err(|reason| Error::QueryImage { path: label.clone(), reason })?;
+        let encoders = self.encoders()?;
+        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
+        vectors.pop().ok_or(Error::QueryImage { path: label, reason: "no embedding".into() })
+    }
+
     /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
     /// returns the best photos first. Photos used as query terms are left out of the results.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
@@ -568,6 +579,13 @@ impl Engine {
             let vector = match &term.term {
                 Term::Text(text) => self.embed_text(text)?,
                 Term::ImageFile(path) => self.embed_image_file(path)?,
+                Term::Embedding(vector) if vector.len() == dims => vector.clone(),
+                Term::Embedding(vector) => {
+                    return Err(Error::Query(crate::query::QueryError::Dimensions {
+                        got: vector.len(),
+                        expected: dims,
+                    }));
+                }
                 Term::Photo(id) => {
                     exclude.insert(*id);
                     self.catalog().vector(*id, &self.model.manifest.id)?.ok_or(Error::UnknownPhoto(*id))?
@@ -589,10 +607,19 @@ impl Engine {
         let scored = lock(&index).search(&combined, query.limit + exclude.len(), allowed.as_ref())?;
         let scored: Vec<_> = scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect();
         let ids: Vec<i64> = scored.iter().map(|(id, _)| *id).collect();
-        let paths = self.catalog().paths(&ids)?;
+        let rows = self.catalog().hit_rows(&ids)?;
+        let thumbs = self.library.thumbs_dir();
         Ok(scored
             .into_iter()
-            .filter_map(|(id, score)| paths.get(&id).map(|path| SearchHit { id, path: path.clone(), score }))
+            .filter_map(|(id, score)| {
+                rows.get(&id).map(|row| SearchHit {
+                    id,
+                    path: row.path.clone(),
+                    score,
+                    taken_at: row.taken_at,
+                    thumbnail: row.content_hash.map(|h| crate::library::thumbnail_file(&thumbs, &h)),
+                })
+            })
             .collect())
     }
 
@@ -600,6 +627,15 @@ impl Engine {
     pub fn photo_id(&self, path: &Path) -> Result<Option<i64>> {
         let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         Ok(self.catalog().photo_id_by_path(&resolved)?)
+    }
+
+    /// What the catalog knows of one photo, for a preview; `None` when it is not in the library.
+    pub fn photo_details(&self, photo_id: i64) -> Result<Option<crate::api::PhotoRecord>> {
+        let thumbs = self.library.thumbs_dir();
+        Ok(self.catalog().photo(photo_id)?.map(|mut record| {
+            record.thumbnail = record.thumbnail.take().filter(|t| thumbs.join(t).is_file()).map(|t| thumbs.join(t));
+            record
+        }))
     }
 
     /// The stored thumbnail of a photo, if it has one.
@@ -653,7 +689,7 @@ impl Engine {
 
     /// Downloads the model's files for its precision into the library, with progress per file
     /// (`index`, `count`, file path, bytes). Files already present and valid are kept.
-    pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress)) -> Result<()> {
+    pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress) -> bool) -> Result<()> {
         self.require_write()?;
         if let Err(err) = runtime::load(&self.library.runtime_dir()) {
             tracing::warn!("fetching the CPU precision: {err}");

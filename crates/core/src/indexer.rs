@@ -58,6 +58,16 @@ pub fn prepare(
         return Err(format!("file too large ({size} bytes)"));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    prepare_bytes(bytes, spec, limits, thumbs_dir)
+}
+
+/// [`prepare`] for a file already in memory.
+pub fn prepare_bytes(
+    bytes: Vec<u8>,
+    spec: &ImageSpec,
+    limits: DecodeLimits,
+    thumbs_dir: Option<&Path>,
+) -> Result<Prepared, String> {
     let content_hash = content_hash(&bytes);
     let target = DecodeTarget { min_short_side: spec.size, min_long_side: THUMBNAIL_SIDE };
     let decoded = decode::decode_scaled(&bytes, limits, target).map_err(|e| e.to_string())?;

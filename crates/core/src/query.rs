@@ -21,6 +21,8 @@ pub enum QueryError {
     BadPhotoId(String),
     #[error("bad date '{0}': use YYYY-MM-DD")]
     BadDate(String),
+    #[error("a query vector has {got} dimensions, the model {expected}")]
+    Dimensions { got: usize, expected: usize },
 }
 
 /// What one term asks for.
@@ -31,6 +33,8 @@ pub enum Term {
     ImageFile(PathBuf),
     /// A photo of the library, by id.
     Photo(i64),
+    /// An embedding computed earlier (an image given as bytes, say).
+    Embedding(Vec<f32>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,194 @@
+//! The HTTP API end to end, in process: search and photos by id over a test-colour library, and
+//! the security rules (no paths, no traversal, loopback Host check, token off loopback).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use photo_search_core::EngineOptions;
+use photo_search_core::library::Access;
+use photo_search_core::models::ModelChoice;
+use photo_search_server::ServeOptions;
+use photo_search_service::{Service, ServiceOptions};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn write_photo(path: &Path, rgb: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_pixel(64, 48, image::Rgb(rgb)).save(path).unwrap();
+}
+
+struct Server {
+    base: String,
+    service: Service,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+/// Indexes two red and one blue photo, then serves them bound to `bind`.
+fn start(bind: &str, token: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    write_photo(&photos.join("red1.jpg"), [220, 20, 20]);
+    write_photo(&photos.join("red2.jpg"), [200, 30, 30]);
+    write_photo(&photos.join("blue.jpg"), [20, 30, 220]);
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(&ui).unwrap();
+    std::fs::write(ui.join("index.html"), "<!doctype html><title>Photo Search</title>").unwrap();
+    let engine = EngineOptions::new(
+        dir.path().join("library"),
+        ModelChoice::Dir(repo().join("models/test-color")),
+        Access::Write,
+    );
+    let service = Service::open(ServiceOptions { engine, background: false }).unwrap();
+    // Adding a folder starts indexing and watching it: wait for the three photos.
+    service.add_folder(photos.to_str().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while service.status().unwrap().photos.indexed < 3 {
+        assert!(Instant::now() < deadline, "indexing did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let options = ServeOptions::new(bind.parse().unwrap(), token.map(String::from), ui);
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(options.bind)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(photo_search_server::serve(service.clone(), listener, options, std::future::pending()));
+    Server { base: format!("http://127.0.0.1:{port}"), service, _runtime: runtime, _dir: dir }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.service.close();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut request = agent().get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.call().unwrap();
+    let status = response.status().as_u16();
+    (status, String::from_utf8_lossy(&response.body_mut().read_to_vec().unwrap_or_default()).into_owned())
+}
+
+fn post_json(url: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let mut request = agent().post(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.header("Content-Type", "application/json").send(body.to_string().as_bytes()).unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap_or_default())
+}
+
+fn search_body(term: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "terms": [term],
+        "filters": {"folder": null, "from": null, "to": null, "formats": []},
+        "limit": 10
+    })
+}
+
+fn search(base: &str, text: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let body = search_body(serde_json::json!({"kind": "text", "text": text, "weight": 1.0}));
+    post_json(&format!("{base}/api/search"), &body, headers)
+}
+
+#[test]
+fn search_and_photos_by_id_without_paths_to_files() {
+    let server = start("127.0.0.1:0", None);
+    let (status, body) = search(&server.base, "red", &[]);
+    assert_eq!(status, 200, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    assert!(hits[0]["path"].as_str().unwrap().contains("red"), "{body}");
+    assert!(hits[1]["path"].as_str().unwrap().contains("red"), "{body}");
+    assert!(hits.iter().all(|h| h["thumbnail"].is_null()), "no thumbnail paths over HTTP");
+    let id = hits[0]["id"].as_i64().unwrap();
+    let (status, thumb) = get(&format!("{}/api/photos/{id}/thumbnail", server.base), &[]);
+    assert_eq!(status, 200);
+    assert!(thumb.len() > 100, "a JPEG thumbnail");
+    let (status, details) = get(&format!("{}/api/photos/{id}", server.base), &[]);
+    assert_eq!(status, 200);
+    assert!(details.contains("\"format\":\"jpeg\""), "{details}");
+    let (status, _) = get(&format!("{}/api/photos/999999/original", server.base), &[]);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn path_traversal_attempts_are_rejected() {
+    let server = start("127.0.0.1:0", None);
+    for path in [
+        "/api/photos/..%2F..%2F..%2Fetc%2Fpasswd/original",
+        "/api/photos/%2Fetc%2Fpasswd/thumbnail",
+        "/api/photos/1%20OR%201=1/original",
+        "/api/photos/../../../../etc/passwd",
+        "/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/assets/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    ] {
+        let (status, body) = get(&format!("{}{path}", server.base), &[]);
+        assert!(!body.contains("root:"), "{path} leaked a file");
+        let refused = status == 400 || status == 404 || body.contains("<title>Photo Search</title>");
+        assert!(refused, "{path}: {status} {body}");
+    }
+}
+
+#[test]
+fn loopback_server_refuses_other_host_names() {
+    let server = start("127.0.0.1:0", None);
+    let (status, _) = get(&format!("{}/api/status", server.base), &[("Host", "attacker.example:80")]);
+    assert_eq!(status, 421, "a DNS-rebound host name must not reach the API");
+    let (status, _) = get(&format!("{}/api/status", server.base), &[]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn non_loopback_bind_requires_the_token() {
+    let bind: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let options = ServeOptions::new(bind, None, PathBuf::from("/nonexistent"));
+    assert!(options.token.as_deref().is_some_and(|t| t.len() >= 32), "a token is made up for a non-loopback bind");
+    assert!(ServeOptions::new("127.0.0.1:0".parse().unwrap(), None, PathBuf::new()).token.is_none());
+
+    let server = start("0.0.0.0:0", Some("correct-horse-battery-staple"));
+    let (status, _) = search(&server.base, "red", &[]);
+    assert_eq!(status, 401, "no token");
+    let (status, _) = search(&server.base, "red", &[("Authorization", "Bearer wrong")]);
+    assert_eq!(status, 401, "wrong token");
+    let (status, _) = get(&format!("{}/api/photos/1/thumbnail", server.base), &[]);
+    assert_eq!(status, 401, "thumbnails need the token too");
+    let (status, body) = search(&server.base, "red", &[("Authorization", "Bearer correct-horse-battery-staple")]);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = get(&format!("{}/api/status?token=correct-horse-battery-staple", server.base), &[]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn uploaded_image_finds_similar_photos() {
+    let server = start("127.0.0.1:0", None);
+    let mut blue = Vec::new();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([25, 35, 210]))
+        .write_to(&mut std::io::Cursor::new(&mut blue), image::ImageFormat::Jpeg)
+        .unwrap();
+    let mut response = agent()
+        .post(format!("{}/api/images?label=query.jpg", server.base))
+        .header("Content-Type", "image/jpeg")
+        .send(&blue[..])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let uploaded: serde_json::Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(uploaded["label"], "query.jpg");
+    let body = search_body(serde_json::json!({"kind": "image", "token": uploaded["token"], "weight": 1.0}));
+    let (status, result) = post_json(&format!("{}/api/search", server.base), &body, &[]);
+    assert_eq!(status, 200, "{result}");
+    assert!(result["hits"][0]["path"].as_str().unwrap().ends_with("blue.jpg"), "{result}");
+
+    let response =
+        agent().post(format!("{}/api/images", server.base)).header("Content-Type", "text/plain").send("hi").unwrap();
+    assert_eq!(response.status().as_u16(), 400, "a form post from another site is not an upload");
+}

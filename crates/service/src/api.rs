@@ -1,0 +1,330 @@
+//! The requests, responses and events the user interface exchanges with the service, over Tauri
+//! IPC and HTTP alike. The TypeScript declarations in `ui/src/bindings.ts` are generated from
+//! these types (`tests/bindings.rs`); CI fails when they are out of date.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// A search: weighted terms (text, library photos, uploaded or dropped images; negative weights
+/// move away from a term), filters, and how many results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SearchRequest {
+    pub terms: Vec<QueryTerm>,
+    #[serde(default)]
+    pub filters: Filters,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueryTerm {
+    Text {
+        text: String,
+        weight: f32,
+    },
+    /// A photo of the library ("find similar").
+    Photo {
+        #[ts(type = "number")]
+        id: i64,
+        weight: f32,
+    },
+    /// An image given to the app (dropped, pasted, uploaded), by the token it was given back.
+    Image {
+        token: String,
+        weight: f32,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct Filters {
+    /// Only photos under this folder.
+    pub folder: Option<String>,
+    /// First day, `YYYY-MM-DD` (EXIF date taken, else the file time).
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub to: Option<String>,
+    /// Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
+    #[serde(default)]
+    pub formats: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SearchResponse {
+    pub hits: Vec<Hit>,
+    pub took_ms: f64,
+}
+
+/// One result, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Hit {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub path: String,
+    pub score: f32,
+    /// Unix seconds: EXIF date taken, else the file time.
+    #[ts(type = "number | null")]
+    pub taken_at: Option<i64>,
+    /// The thumbnail file, for the desktop app's asset protocol; `None` over HTTP, where
+    /// thumbnails are fetched by photo id.
+    pub thumbnail: Option<String>,
+}
+
+/// An image handed to the app, embedded once and then used in queries by its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct UploadedImage {
+    pub token: String,
+    /// A short label for the query chip (the file name when known).
+    pub label: String,
+}
+
+/// What the preview shows about a photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PhotoDetails {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub path: String,
+    pub format: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    #[ts(type = "number | null")]
+    pub taken_at: Option<i64>,
+    pub camera: Option<String>,
+    #[ts(type = "number")]
+    pub size_bytes: u64,
+    pub thumbnail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct FolderInfo {
+    pub path: String,
+    /// The folder could not be read at the last scan (its photos are kept).
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct Counts {
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub indexed: u64,
+    #[ts(type = "number")]
+    pub failed: u64,
+    #[ts(type = "number")]
+    pub offline: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct ModelInfo {
+    pub id: String,
+    pub name: String,
+    pub precision: String,
+    pub dir: String,
+    /// `None` when the model is ready to use; otherwise what is wrong (missing, corrupt).
+    pub problem: Option<String>,
+    /// The model can be downloaded (a known model with pinned files).
+    pub downloadable: bool,
+    /// Approximate download size in megabytes, when known.
+    pub download_mb: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexPhase {
+    /// Not started (no folders, or no model).
+    #[default]
+    Idle,
+    Scanning,
+    Indexing,
+    /// Everything is indexed; new and changed files are picked up as they appear.
+    Watching,
+    /// The background job stopped on an error (see `message`).
+    Error,
+}
+
+/// The background indexer as the status bar shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct IndexingState {
+    pub phase: IndexPhase,
+    pub paused: bool,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub queued: u64,
+    /// Files per second in this run.
+    pub rate: f64,
+    #[ts(type = "number | null")]
+    pub eta_s: Option<u64>,
+    pub current: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadPhase {
+    #[default]
+    Idle,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct DownloadState {
+    pub phase: DownloadPhase,
+    pub file: Option<String>,
+    #[ts(type = "number")]
+    pub received: u64,
+    #[ts(type = "number | null")]
+    pub total: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Everything the status bar, the first-run steps and the settings need; also the event the
+/// service pushes (throttled) whenever something in it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct AppStatus {
+    pub library: String,
+    pub photos: Counts,
+    pub folders: Vec<FolderInfo>,
+    pub model: ModelInfo,
+    /// The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
+    pub provider: Option<String>,
+    pub runtime_problem: Option<String>,
+    pub indexing: IndexingState,
+    pub download: DownloadState,
+    /// Increases whenever the set of indexed photos changes, so results can be refreshed.
+    #[ts(type = "number")]
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Failure {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Settings {
+    /// Exclude patterns saved in the library (names with `*` and `?`).
+    pub excludes: Vec<String>,
+    /// Always excluded, besides hidden names.
+    pub builtin_excludes: Vec<String>,
+    pub library: String,
+    /// A model folder on this computer used instead of the downloaded model.
+    pub model_dir: Option<String>,
+    /// ONNX Runtime threads per encoder session; 0 chooses by the machine.
+    pub threads: u32,
+    /// Indexing workers; 0 chooses by the machine.
+    pub workers: u32,
+    pub provider: Option<String>,
+}
+
+/// Changes to the settings; fields left out stay as they are. Model, threads and workers apply
+/// by reopening the library (the background job restarts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct SettingsUpdate {
+    pub excludes: Option<Vec<String>>,
+    /// `""` goes back to the downloaded model.
+    pub model_dir: Option<String>,
+    pub threads: Option<u32>,
+    pub workers: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    ModelMissing,
+    ModelInvalid,
+    RuntimeMissing,
+    LibraryInUse,
+    BadRequest,
+    NotFound,
+    Offline,
+    Unauthorized,
+    Internal,
+}
+
+/// Every failed request answers this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError { kind, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorKind::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorKind::NotFound, message)
+    }
+}
+
+impl From<photo_search_core::Error> for ApiError {
+    fn from(err: photo_search_core::Error) -> Self {
+        use photo_search_core::ErrorKind as K;
+        let kind = match err.kind() {
+            K::ModelMissing => ErrorKind::ModelMissing,
+            K::ModelInvalid => ErrorKind::ModelInvalid,
+            K::RuntimeMissing => ErrorKind::RuntimeMissing,
+            K::LibraryInUse => ErrorKind::LibraryInUse,
+            K::BadRequest => ErrorKind::BadRequest,
+            K::NotFound => ErrorKind::NotFound,
+            K::Offline => ErrorKind::Offline,
+            K::Internal => ErrorKind::Internal,
+        };
+        // The whole chain: the outer message alone often hides the cause ("cannot open ...").
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ApiError { kind, message }
+    }
+}
+
+/// The declarations of every type above, in dependency order, as `ui/src/bindings.ts` holds them.
+pub fn typescript_bindings() -> String {
+    let cfg = ts_rs::Config::default();
+    let decls = [
+        QueryTerm::decl(&cfg),
+        Filters::decl(&cfg),
+        SearchRequest::decl(&cfg),
+        Hit::decl(&cfg),
+        SearchResponse::decl(&cfg),
+        UploadedImage::decl(&cfg),
+        PhotoDetails::decl(&cfg),
+        FolderInfo::decl(&cfg),
+        Counts::decl(&cfg),
+        ModelInfo::decl(&cfg),
+        IndexPhase::decl(&cfg),
+        IndexingState::decl(&cfg),
+        DownloadPhase::decl(&cfg),
+        DownloadState::decl(&cfg),
+        AppStatus::decl(&cfg),
+        Failure::decl(&cfg),
+        Settings::decl(&cfg),
+        SettingsUpdate::decl(&cfg),
+        ErrorKind::decl(&cfg),
+        ApiError::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from crates/service/src/api.rs by `UPDATE_BINDINGS=1 cargo test -p photo-search-service \
+         --test bindings`.\n// Do not edit: CI fails when this file differs from what the Rust types generate.\n",
+    );
+    for decl in decls {
+        out.push_str("\nexport ");
+        out.push_str(&decl);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,241 @@
+//! The Photo Search desktop app: a window with the web UI (ui/dist) and thin commands over the
+//! shared [`Service`]. At start it opens the library, resumes indexing and watching the user's
+//! folders, and streams status events to the window. The webview reaches files only through
+//! the asset protocol, scoped at run time to the thumbnail cache and the folders the user added.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::path::{Path, PathBuf};
+
+use photo_search_core::EngineOptions;
+use photo_search_core::library::{Access, LIBRARY_ENV, Library};
+use photo_search_core::models::ModelChoice;
+use photo_search_service::api::*;
+use photo_search_service::{Service, ServiceOptions};
+use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_opener::OpenerExt;
+
+type Reply<T> = Result<T, ApiError>;
+
+#[tauri::command(async)]
+fn status(service: State<'_, Service>) -> Reply<AppStatus> {
+    service.status()
+}
+
+#[tauri::command(async)]
+fn search(service: State<'_, Service>, request: SearchRequest) -> Reply<SearchResponse> {
+    service.search(&request)
+}
+
+#[tauri::command(async)]
+fn photo(service: State<'_, Service>, id: i64) -> Reply<PhotoDetails> {
+    service.photo(id)
+}
+
+#[tauri::command(async)]
+fn failures(service: State<'_, Service>) -> Reply<Vec<Failure>> {
+    service.failures()
+}
+
+#[tauri::command(async)]
+fn folders(service: State<'_, Service>) -> Reply<Vec<FolderInfo>> {
+    service.folders()
+}
+
+#[tauri::command(async)]
+fn add_folder(app: AppHandle, service: State<'_, Service>, path: String) -> Reply<Vec<FolderInfo>> {
+    let folders = service.add_folder(&path)?;
+    allow_folders(&app, &folders);
+    Ok(folders)
+}
+
+#[tauri::command(async)]
+fn remove_folder(service: State<'_, Service>, path: String) -> Reply<Vec<FolderInfo>> {
+    service.remove_folder(&path)
+}
+
+#[tauri::command(async)]
+fn rescan(service: State<'_, Service>) {
+    service.rescan();
+}
+
+#[tauri::command(async)]
+fn pause(service: State<'_, Service>) {
+    service.pause();
+}
+
+#[tauri::command(async)]
+fn resume(service: State<'_, Service>) {
+    service.resume();
+}
+
+#[tauri::command(async)]
+fn settings(service: State<'_, Service>) -> Reply<Settings> {
+    service.settings()
+}
+
+#[tauri::command(async)]
+fn update_settings(service: State<'_, Service>, update: SettingsUpdate) -> Reply<Settings> {
+    service.update_settings(&update)
+}
+
+#[tauri::command(async)]
+fn fetch_model(service: State<'_, Service>) -> Reply<()> {
+    service.fetch_model()
+}
+
+#[tauri::command(async)]
+fn cancel_fetch(service: State<'_, Service>) {
+    service.cancel_fetch();
+}
+
+/// An image pasted or picked in the window: the raw bytes are the request body.
+#[tauri::command(async)]
+fn upload_image(service: State<'_, Service>, request: tauri::ipc::Request<'_>) -> Reply<UploadedImage> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(ApiError::bad_request("send the image bytes as the request body"));
+    };
+    let label = request.headers().get("x-label").and_then(|v| v.to_str().ok()).unwrap_or("image");
+    service.upload_image(bytes, &percent_decode(label))
+}
+
+/// A file dropped on the window (drop events give paths).
+#[tauri::command(async)]
+fn image_from_path(service: State<'_, Service>, path: String) -> Reply<UploadedImage> {
+    service.image_from_path(Path::new(&path))
+}
+
+#[tauri::command(async)]
+fn open_photo(app: AppHandle, service: State<'_, Service>, id: i64) -> Reply<()> {
+    let (path, _) = service.original_file(id)?;
+    app.opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot open {}: {e}", path.display())))
+}
+
+#[tauri::command(async)]
+fn reveal_photo(app: AppHandle, service: State<'_, Service>, id: i64) -> Reply<()> {
+    let (path, _) = service.original_file(id)?;
+    app.opener()
+        .reveal_item_in_dir(&path)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot show {}: {e}", path.display())))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())) {
+            (b'%', Some(hex)) if u8::from_str_radix(hex, 16).is_ok() => {
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The webview may load thumbnails and the originals of added folders, nothing else.
+fn allow_folders(app: &AppHandle, folders: &[FolderInfo]) {
+    let scope = app.asset_protocol_scope();
+    for folder in folders {
+        if let Err(err) = scope.allow_directory(&folder.path, true) {
+            tracing::warn!("cannot allow {} for previews: {err}", folder.path);
+        }
+    }
+}
+
+fn engine_options() -> Result<EngineOptions, String> {
+    let library = match std::env::var_os(LIBRARY_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => Library::default_root().map_err(|e| e.to_string())?,
+    };
+    let model = std::env::var("PHOTO_SEARCH_MODEL").map(|m| ModelChoice::parse(&m)).unwrap_or_default();
+    Ok(EngineOptions::new(library, model, Access::Write))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PHOTO_SEARCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let options = match engine_options() {
+        Ok(engine) => ServiceOptions { engine, background: true },
+        Err(err) => {
+            eprintln!("Photo Search cannot start: {err}");
+            std::process::exit(1);
+        }
+    };
+    let service = match Service::open(options) {
+        Ok(service) => service,
+        Err(err) => {
+            eprintln!("Photo Search cannot open its library: {}", err.message);
+            std::process::exit(1);
+        }
+    };
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(service.clone())
+        .setup(|app| {
+            let service = app.state::<Service>().inner().clone();
+            let handle = app.handle().clone();
+            if let Ok(thumbs) = service.thumbnails_dir()
+                && let Err(err) = handle.asset_protocol_scope().allow_directory(&thumbs, true)
+            {
+                tracing::warn!("cannot allow the thumbnail folder: {err}");
+            }
+            if let Ok(folders) = service.folders() {
+                allow_folders(&handle, &folders);
+            }
+            let updates = service.subscribe();
+            std::thread::Builder::new().name("status-to-window".into()).spawn(move || {
+                for status in updates {
+                    if handle.emit("status", &status).is_err() {
+                        break;
+                    }
+                }
+            })?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            status,
+            search,
+            photo,
+            failures,
+            folders,
+            add_folder,
+            remove_folder,
+            rescan,
+            pause,
+            resume,
+            settings,
+            update_settings,
+            fetch_model,
+            cancel_fetch,
+            upload_image,
+            image_from_path,
+            open_photo,
+            reveal_photo,
+        ])
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(move |_, event| {
+            if let tauri::RunEvent::Exit = event {
+                service.close();
+            }
+        }),
+        Err(err) => {
+            eprintln!("Photo Search cannot open its window: {err}");
+            service.close();
+            std::process::exit(1);
+        }
+    }
+}

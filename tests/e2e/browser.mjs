@@ -1,0 +1,110 @@
+// The UI in Debian's Chromium (Playwright) against `photo-search serve` on a test library built
+// with models/test-color: type, upload, filter, preview with the keyboard; screenshots saved in
+// tests/e2e/out/.
+
+import fs from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+import { assert, colourPhotos, eventually, outDir, photoSearch, run, serve, tempDir, test, writePng, COLOURS } from "./harness.mjs";
+
+const work = tempDir("photo-search-e2e-");
+const photos = colourPhotos(path.join(work, "photos"));
+const library = path.join(work, "library");
+const model = ["--library", library, "--model", "models/test-color"];
+await photoSearch([...model, "index", photos]);
+const server = await serve(model);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+await page.goto(server.url);
+
+/** File names of the result cells, in grid order. */
+const results = () => page.$$eval("#grid-inner .cell", (cells) => cells.sort((a, b) => a.dataset.index - b.dataset.index).map((c) => c.title.split("/").pop()));
+
+test("the search box has focus at start", async () => {
+  await page.waitForSelector("#search");
+  assert(await page.evaluate(() => document.activeElement?.id === "search"), "focus is on the search box");
+});
+
+test("typing red shows red thumbnails first", async () => {
+  await page.type("#search", "red");
+  const names = await eventually("red results", async () => {
+    const r = await results();
+    return r.length >= 4 && r.slice(0, 4).every((n) => n.startsWith("red")) ? r : null;
+  });
+  assert(names.length === 16, `all 16 photos ranked, got ${names.length}`);
+  await eventually("thumbnails loaded", () => page.$$eval("#grid-inner .cell img", (imgs) => imgs.slice(0, 4).every((i) => i.complete && i.naturalWidth > 0)));
+  await page.screenshot({ path: path.join(outDir, "browser-search-red.png") });
+});
+
+test("a filter narrows the results", async () => {
+  await page.selectOption("#filter-format", "bmp");
+  const names = await eventually("only scans", async () => {
+    const r = await results();
+    return r.length === 4 && r.every((n) => n.endsWith(".bmp")) ? r : null;
+  });
+  assert(names[0] === "red-scan.bmp", `red scan first, got ${names[0]}`);
+  await page.selectOption("#filter-format", "");
+  await eventually("all back", async () => (await results()).length === 16);
+});
+
+test("uploading a blue photo shows blue photos", async () => {
+  const query = path.join(work, "query-blue.png");
+  writePng(query, COLOURS.blue, 99);
+  await page.setInputFiles("#image-input", query);
+  await eventually("blue results", async () => {
+    const r = await results();
+    return r.length && r.slice(0, 4).every((n) => n.startsWith("blue"));
+  });
+  const chip = await page.textContent("#chips .chip-label");
+  assert(chip === "query-blue.png", `an image chip, got ${chip}`);
+  await page.screenshot({ path: path.join(outDir, "browser-similar-blue.png") });
+});
+
+test("negative chips move away from a term", async () => {
+  await page.click("#chips button[aria-label^='Remove']");
+  await page.fill("#search", "green, not: red");
+  await page.press("#search", "Enter");
+  await eventually("green first, red last", async () => {
+    const r = await results();
+    return r.length === 16 && r[0].startsWith("green") && r.slice(-4).every((n) => n.startsWith("red"));
+  });
+});
+
+test("the preview opens and closes with the keyboard", async () => {
+  await page.fill("#search", "yellow");
+  await page.press("#search", "Enter");
+  await eventually("yellow first", async () => (await results())[0]?.startsWith("yellow"));
+  await page.press("#search", "ArrowDown");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#preview[open]");
+  const first = await page.textContent("#preview-title");
+  assert(first.startsWith("yellow"), `preview of the first result, got ${first}`);
+  await eventually("facts", async () => (await page.textContent("#preview-facts")).includes("Path"));
+  await page.screenshot({ path: path.join(outDir, "browser-preview.png") });
+  await page.keyboard.press("ArrowRight");
+  await eventually("next photo", async () => (await page.textContent("#preview-title")) !== first);
+  await page.keyboard.press("Escape");
+  await eventually("closed", async () => !(await page.$("#preview[open]")));
+});
+
+test("the status bar reports the library", async () => {
+  const text = await eventually("status", async () => {
+    const t = await page.textContent("#status-text");
+    return t.includes("16 photos indexed") ? t : null;
+  });
+  assert(text.includes("watching"), text);
+  assert(errors.length === 0, `page errors: ${errors.join("; ")}`);
+});
+
+await run(async () => {
+  await browser.close();
+  server.child.kill("SIGINT");
+  fs.rmSync(work, { recursive: true, force: true });
+});

@@ -1,0 +1,123 @@
+// Generated from crates/service/src/api.rs by `UPDATE_BINDINGS=1 cargo test -p photo-search-service --test bindings`.
+// Do not edit: CI fails when this file differs from what the Rust types generate.
+
+export type QueryTerm = { "kind": "text", text: string, weight: number, } | { "kind": "photo", id: number, weight: number, } | { "kind": "image", token: string, weight: number, };
+
+export type Filters = { 
+/**
+ * Only photos under this folder.
+ */
+folder: string | null, 
+/**
+ * First day, `YYYY-MM-DD` (EXIF date taken, else the file time).
+ */
+from: string | null, 
+/**
+ * Last day, `YYYY-MM-DD`, inclusive.
+ */
+to: string | null, 
+/**
+ * Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
+ */
+formats: Array<string>, };
+
+export type SearchRequest = { terms: Array<QueryTerm>, filters: Filters, limit: number, };
+
+export type Hit = { id: number, path: string, score: number, 
+/**
+ * Unix seconds: EXIF date taken, else the file time.
+ */
+taken_at: number | null, 
+/**
+ * The thumbnail file, for the desktop app's asset protocol; `None` over HTTP, where
+ * thumbnails are fetched by photo id.
+ */
+thumbnail: string | null, };
+
+export type SearchResponse = { hits: Array<Hit>, took_ms: number, };
+
+export type UploadedImage = { token: string, 
+/**
+ * A short label for the query chip (the file name when known).
+ */
+label: string, };
+
+export type PhotoDetails = { id: number, path: string, format: string | null, width: number | null, height: number | null, taken_at: number | null, camera: string | null, size_bytes: number, thumbnail: string | null, };
+
+export type FolderInfo = { path: string, 
+/**
+ * The folder could not be read at the last scan (its photos are kept).
+ */
+offline: boolean, };
+
+export type Counts = { total: number, indexed: number, failed: number, offline: number, };
+
+export type ModelInfo = { id: string, name: string, precision: string, dir: string, 
+/**
+ * `None` when the model is ready to use; otherwise what is wrong (missing, corrupt).
+ */
+problem: string | null, 
+/**
+ * The model can be downloaded (a known model with pinned files).
+ */
+downloadable: boolean, 
+/**
+ * Approximate download size in megabytes, when known.
+ */
+download_mb: number | null, };
+
+export type IndexPhase = "idle" | "scanning" | "indexing" | "watching" | "error";
+
+export type IndexingState = { phase: IndexPhase, paused: boolean, done: number, queued: number, 
+/**
+ * Files per second in this run.
+ */
+rate: number, eta_s: number | null, current: string | null, message: string | null, };
+
+export type DownloadPhase = "idle" | "running" | "done" | "failed" | "cancelled";
+
+export type DownloadState = { phase: DownloadPhase, file: string | null, received: number, total: number | null, error: string | null, };
+
+export type AppStatus = { library: string, photos: Counts, folders: Array<FolderInfo>, model: ModelInfo, 
+/**
+ * The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
+ */
+provider: string | null, runtime_problem: string | null, indexing: IndexingState, download: DownloadState, 
+/**
+ * Increases whenever the set of indexed photos changes, so results can be refreshed.
+ */
+revision: number, };
+
+export type Failure = { path: string, reason: string, };
+
+export type Settings = { 
+/**
+ * Exclude patterns saved in the library (names with `*` and `?`).
+ */
+excludes: Array<string>, 
+/**
+ * Always excluded, besides hidden names.
+ */
+builtin_excludes: Array<string>, library: string, 
+/**
+ * A model folder on this computer used instead of the downloaded model.
+ */
+model_dir: string | null, 
+/**
+ * ONNX Runtime threads per encoder session; 0 chooses by the machine.
+ */
+threads: number, 
+/**
+ * Indexing workers; 0 chooses by the machine.
+ */
+workers: number, provider: string | null, };
+
+export type SettingsUpdate = { excludes: Array<string> | null, 
+/**
+ * `""` goes back to the downloaded model.
+ */
+model_dir: string | null, threads: number | null, workers: number | null, };
+
+export type ErrorKind = "model_missing" | "model_invalid" | "runtime_missing" | "library_in_use" | "bad_request" | "not_found" | "offline" | "unauthorized" | "internal";
+
+export type ApiError = { kind: ErrorKind, message: string, };

@@ -1,0 +1,93 @@
+// Query chips: what a person types or drops becomes weighted terms. "not: people" or "-people"
+// is a negative term, "2*sunset" (or "2x sunset") weighs a term, images and photos are chips too.
+
+import type { QueryTerm } from "./bindings";
+
+export type Chip =
+  | { kind: "text"; text: string; weight: number }
+  | { kind: "image"; token: string; label: string; weight: number }
+  | { kind: "photo"; id: number; label: string; weight: number };
+
+const MAX_WEIGHT = 10;
+
+/** Parses one typed term; `null` when there is nothing to search for. */
+export function parseChip(input: string): Chip | null {
+  let text = input.trim();
+  let sign = 1;
+  const negative = /^(?:not:\s*|-\s*)/i.exec(text);
+  if (negative) {
+    sign = -1;
+    text = text.slice(negative[0].length).trim();
+  }
+  let weight = 1;
+  const weighted = /^(\d+(?:\.\d+)?|\.\d+)\s*(?:\*|x\s)\s*/i.exec(text);
+  if (weighted) {
+    const value = Number(weighted[1]);
+    if (Number.isFinite(value) && value > 0) {
+      weight = Math.min(value, MAX_WEIGHT);
+      text = text.slice(weighted[0].length).trim();
+    }
+  }
+  text = text.replace(/^"(.*)"$/, "$1").trim();
+  if (!text) return null;
+  return { kind: "text", text, weight: sign * weight };
+}
+
+/** Splits typed text into chips at commas: "beach, not: people, 2*sunset". */
+export function parseChips(input: string): Chip[] {
+  return input
+    .split(",")
+    .map(parseChip)
+    .filter((c): c is Chip => c !== null);
+}
+
+export function chipLabel(chip: Chip): string {
+  const name = chip.kind === "text" ? chip.text : chip.label;
+  const magnitude = Math.abs(chip.weight);
+  const weight = magnitude === 1 ? "" : `${Number(magnitude.toFixed(2))}× `;
+  return `${chip.weight < 0 ? "not: " : ""}${weight}${name}`;
+}
+
+export function toTerm(chip: Chip): QueryTerm {
+  switch (chip.kind) {
+    case "text":
+      return { kind: "text", text: chip.text, weight: chip.weight };
+    case "image":
+      return { kind: "image", token: chip.token, weight: chip.weight };
+    case "photo":
+      return { kind: "photo", id: chip.id, weight: chip.weight };
+  }
+}
+
+/** The terms of a query: the committed chips plus what is being typed. */
+export function toTerms(chips: Chip[], typing: string): QueryTerm[] {
+  return [...chips, ...parseChips(typing)].map(toTerm);
+}
+
+/** A query can run when at least one term pulls towards something. */
+export function canSearch(terms: QueryTerm[]): boolean {
+  return terms.some((t) => t.weight > 0);
+}
+
+export function toggleNegative(chip: Chip): Chip {
+  return { ...chip, weight: -chip.weight };
+}
+
+/** Steps a chip's weight up or down (keeping its sign), between 0.25 and 10. */
+export function stepWeight(chip: Chip, up: boolean): Chip {
+  const steps = [0.25, 0.5, 1, 1.5, 2, 3, 5, 10];
+  const magnitude = Math.abs(chip.weight);
+  const index = steps.findIndex((s) => s >= magnitude - 1e-9);
+  const current = index === -1 ? steps.length - 1 : index;
+  const next = steps[Math.max(0, Math.min(steps.length - 1, current + (up ? 1 : -1)))];
+  return { ...chip, weight: Math.sign(chip.weight || 1) * next };
+}
+
+/** Two chips for the same thing are one: the later replaces the earlier. */
+export function addChip(chips: Chip[], chip: Chip): Chip[] {
+  const same = (a: Chip) =>
+    (a.kind === "text" && chip.kind === "text" && a.text.toLowerCase() === chip.text.toLowerCase()) ||
+    (a.kind === "image" && chip.kind === "image" && a.token === chip.token) ||
+    (a.kind === "photo" && chip.kind === "photo" && a.id === chip.id);
+  return [...chips.filter((c) => !same(c)), chip];
+}

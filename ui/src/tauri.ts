@@ -1,0 +1,61 @@
+// The desktop transport: Tauri IPC commands (src-tauri/src/lib.rs), status events, and the asset
+// protocol for thumbnails and originals (scoped to the thumbnail cache and the added folders).
+
+import { convertFileSrc, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import { open } from "@tauri-apps/plugin-dialog";
+
+import type { AppStatus, Hit, PhotoDetails, UploadedImage } from "./bindings";
+import type { Command, Commands, Transport } from "./client";
+
+export class TauriTransport implements Transport {
+  readonly desktop = true;
+
+  call<C extends Command>(command: C, args: Commands[C][0]): Promise<Commands[C][1]> {
+    return invoke(command, args as Record<string, unknown>);
+  }
+
+  async uploadImage(image: Blob, label: string): Promise<UploadedImage> {
+    const bytes = new Uint8Array(await image.arrayBuffer());
+    return invoke("upload_image", bytes, { headers: { "x-label": encodeURIComponent(label) } });
+  }
+
+  imageFromPath(path: string): Promise<UploadedImage> {
+    return invoke("image_from_path", { path });
+  }
+
+  thumbnailUrl(hit: Pick<Hit, "id" | "thumbnail">): string {
+    return hit.thumbnail ? convertFileSrc(hit.thumbnail) : "";
+  }
+
+  originalUrl(photo: Pick<PhotoDetails, "id" | "path">): string {
+    return convertFileSrc(photo.path);
+  }
+
+  subscribe(onStatus: (status: AppStatus) => void): () => void {
+    let stop: (() => void) | null = null;
+    let stopped = false;
+    void listen<AppStatus>("status", (event) => onStatus(event.payload)).then((unlisten) => {
+      if (stopped) unlisten();
+      else stop = unlisten;
+    });
+    void invoke<AppStatus>("status").then(onStatus, () => undefined);
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+
+  async pickFolder(): Promise<string | null> {
+    const chosen = await open({ directory: true, multiple: false, title: "Add a photo folder" });
+    return typeof chosen === "string" ? chosen : null;
+  }
+
+  openPhoto(id: number): Promise<void> {
+    return invoke("open_photo", { id });
+  }
+
+  revealPhoto(id: number): Promise<void> {
+    return invoke("reveal_photo", { id });
+  }
+}
