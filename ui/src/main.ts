@@ -379,7 +379,7 @@ class App {
         if (s.model.downloadable) {
           row.append(el("button", { id: "model-download", className: "primary", textContent: d.phase === "failed" ? "Retry the download" : `Download the search model${size}`, onclick: () => void this.client.fetchModel().then(() => undefined, (e) => this.renderEmpty(e)) }));
         }
-        row.append(el("button", { textContent: "Use a model folder on this computer", onclick: () => void this.openSettings("model-dir") }));
+        row.append(el("button", { id: "model-folder", textContent: "Use a model folder on this computer", onclick: () => void this.chooseModelFolder() }));
         parts.push(row);
         parts.push(el("p", { className: "muted", textContent: "You can add folders meanwhile; they are indexed once the model is there." }));
       }
@@ -507,6 +507,21 @@ class App {
   }
 
   // ---- folders and settings ----
+
+  /** Picks a model folder (the native dialog on the desktop, a typed path in a browser). */
+  private async chooseModelFolder(): Promise<void> {
+    const picked = this.client.transport.pickFolder ? await this.client.transport.pickFolder() : null;
+    if (!picked) {
+      await this.openSettings("model-dir");
+      return;
+    }
+    try {
+      await this.client.updateSettings({ model_dir: picked });
+    } catch (error) {
+      await this.openSettings("model-dir");
+      $("settings-error").textContent = (error as Error).message ?? String(error);
+    }
+  }
 
   private async addFolderInteractive(path?: string): Promise<void> {
     let chosen = path ?? null;
