@@ -94,6 +94,14 @@ test("the preview opens and closes with the keyboard", async () => {
   await eventually("closed", async () => !(await page.$("#preview[open]")));
 });
 
+test("indexing pauses and resumes from the status bar", async () => {
+  await page.click("#pause");
+  await eventually("paused", async () => (await page.textContent("#pause")) === "Resume indexing" && (await page.textContent("#status-text")).includes("paused"));
+  await page.screenshot({ path: path.join(outDir, "browser-paused.png") });
+  await page.click("#pause");
+  await eventually("resumed", async () => (await page.textContent("#pause")) === "Pause indexing" && (await page.textContent("#status-text")).includes("watching"));
+});
+
 test("the status bar reports the library", async () => {
   const text = await eventually("status", async () => {
     const t = await page.textContent("#status-text");

@@ -332,7 +332,9 @@ class App {
         break;
       }
       case "watching":
-        text = `${formatCount(s.photos.indexed)} photos indexed · watching ${s.folders.length} folder${s.folders.length === 1 ? "" : "s"} for changes`;
+        text = i.paused
+          ? `${formatCount(s.photos.indexed)} photos indexed · paused: new and changed photos wait`
+          : `${formatCount(s.photos.indexed)} photos indexed · watching ${s.folders.length} folder${s.folders.length === 1 ? "" : "s"} for changes`;
         break;
       case "error":
         text = `Indexing stopped: ${i.message ?? "unknown error"}`;
@@ -346,8 +348,8 @@ class App {
     progress.max = Math.max(1, i.queued);
     progress.value = i.done;
     const pause = $<HTMLButtonElement>("pause");
-    pause.hidden = !(i.phase === "indexing" || i.phase === "scanning" || i.paused);
-    pause.textContent = i.paused ? "Resume" : "Pause";
+    pause.hidden = !(["indexing", "scanning", "watching"].includes(i.phase) || i.paused);
+    pause.textContent = i.paused ? "Resume indexing" : "Pause indexing";
     const failed = $<HTMLButtonElement>("failed");
     failed.hidden = s.photos.failed === 0;
     failed.textContent = `${formatCount(s.photos.failed)} could not be indexed`;

@@ -210,9 +210,14 @@ impl Service {
         self.stop_background();
         let Ok(engine) = self.engine() else { return };
         let control = Arc::new(JobControl::default());
+        // A pause outlasts restarts (a folder added, settings changed) until resumed.
+        let paused = lock(&self.shared.indexing).paused;
+        if paused {
+            control.pause();
+        }
         let service = self.clone();
         let job_control = control.clone();
-        *lock(&self.shared.indexing) = IndexingState { phase: IndexPhase::Scanning, ..Default::default() };
+        *lock(&self.shared.indexing) = IndexingState { phase: IndexPhase::Scanning, paused, ..Default::default() };
         self.changed();
         let thread = std::thread::Builder::new()
             .name("indexer".into())
@@ -220,7 +225,7 @@ impl Service {
                 let result = engine.watch(&job_control, &mut |p| service.on_progress(p));
                 let mut state = lock(&service.shared.indexing);
                 match result {
-                    Ok(()) => *state = IndexingState::default(),
+                    Ok(()) => *state = IndexingState { paused: state.paused, ..Default::default() },
                     Err(err) => {
                         let err = ApiError::from(err);
                         // Without a model nothing can be indexed yet: the window asks for one,
@@ -229,7 +234,12 @@ impl Service {
                             ErrorKind::ModelMissing | ErrorKind::ModelInvalid => IndexPhase::Idle,
                             _ => IndexPhase::Error,
                         };
-                        *state = IndexingState { phase, message: Some(err.message), ..Default::default() };
+                        *state = IndexingState {
+                            phase,
+                            paused: state.paused,
+                            message: Some(err.message),
+                            ..Default::default()
+                        };
                     }
                 }
                 drop(state);
