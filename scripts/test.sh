@@ -32,7 +32,7 @@ suite "cargo test" cargo test --workspace --all-targets --locked
 suite "UI unit tests" node tests/e2e/vitest.mjs
 suite "UI in Chromium against photo-search serve" node tests/e2e/browser.mjs
 # `cargo test` builds the app only as a test harness: the window test needs the program itself.
-suite "build the desktop app" cargo build --locked -p photo-search-app
+suite "build the desktop app" cargo build --locked --workspace --bins
 suite "desktop window under Xvfb (tauri-driver)" node tests/e2e/app.mjs
 
 # One closing line for the whole run: the sum of every suite's "test result:" lines.
