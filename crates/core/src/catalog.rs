@@ -223,7 +223,7 @@ impl Catalog {
         let mut out = Vec::new();
         for id in ids {
             let hash: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?.flatten();
-            if let Some(hash) = hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()) {
+            if let Some(hash) = hash_of(hash) {
                 out.push((*id, hash));
             }
         }
@@ -436,15 +436,16 @@ impl Catalog {
                 HitRow {
                     path: PathBuf::from(r.get::<_, String>(1)?),
                     taken_at: r.get(2)?,
-                    content_hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
+                    content_hash: hash_of(hash),
                 },
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// One photo's facts; its `thumbnail` is the file name relative to the thumbnail folder.
-    pub fn photo(&self, id: i64) -> Result<Option<crate::api::PhotoRecord>> {
+    /// One photo's facts (its `thumbnail` left for the caller, who knows where thumbnails live)
+    /// and its content hash.
+    pub fn photo(&self, id: i64) -> Result<Option<(crate::api::PhotoRecord, Option<[u8; 32]>)>> {
         Ok(self
             .conn
             .query_row(
@@ -453,8 +454,7 @@ impl Catalog {
                  FROM photos WHERE id = ?1",
                 [id],
                 |r| {
-                    let hash: Option<Vec<u8>> = r.get(8)?;
-                    Ok(crate::api::PhotoRecord {
+                    let record = crate::api::PhotoRecord {
                         id,
                         path: PathBuf::from(r.get::<_, String>(0)?),
                         size: r.get::<_, i64>(1)?.max(0) as u64,
@@ -464,10 +464,9 @@ impl Catalog {
                         taken_at: r.get(5)?,
                         camera_make: r.get(6)?,
                         camera_model: r.get(7)?,
-                        thumbnail: hash
-                            .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
-                            .map(|h| crate::library::thumbnail_file(Path::new(""), &h)),
-                    })
+                        thumbnail: None,
+                    };
+                    Ok((record, hash_of(r.get(8)?)))
                 },
             )
             .optional()?)
@@ -479,7 +478,7 @@ impl Catalog {
             .conn
             .query_row("SELECT content_hash FROM photos WHERE id = ?1", [photo_id], |r| r.get(0))
             .optional()?;
-        Ok(hash.flatten().and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()))
+        Ok(hash_of(hash.flatten()))
     }
 
     pub fn photo_id_by_path(&self, path: &Path) -> Result<Option<i64>> {
@@ -612,6 +611,11 @@ fn ids_where(tx: &Transaction<'_>, sql: &str, arg: i64) -> Result<Vec<i64>> {
 
 fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
     Ok(Folder { id: r.get(0)?, path: PathBuf::from(r.get::<_, String>(1)?), added_at: r.get(2)?, offline: r.get(3)? })
+}
+
+/// A stored content hash, when the column holds one of the right length.
+fn hash_of(blob: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    blob.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
 }
 
 fn path_str(path: &Path) -> Result<&str> {

@@ -63,8 +63,9 @@ fn agent() -> ureq::Agent {
 }
 
 /// Downloads `spec` to `dest`, resuming a previous `dest.part`. `progress` is called as bytes
-/// arrive; it returns `false` to cancel (the partial file is kept, to resume later). On success `dest` holds exactly the pinned bytes; on a checksum failure the partial
-/// file is deleted and `dest` is untouched.
+/// arrive; it returns `false` to cancel (the partial file is kept, to resume later). On success
+/// `dest` holds exactly the pinned bytes; on a checksum failure the partial file is deleted and
+/// `dest` is untouched.
 pub fn fetch_file(
     spec: &FileSpec,
     dest: &Path,

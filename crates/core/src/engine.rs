@@ -551,22 +551,23 @@ impl Engine {
 
     /// Embeds an image file (indexed or not).
     pub fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>> {
-        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits, None)
-            .map_err(|reason| Error::QueryImage { path: path.into(), reason })?;
-        let encoders = self.encoders()?;
-        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
-        vectors.pop().ok_or_else(|| Error::QueryImage { path: path.into(), reason: "no embedding".into() })
+        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits, None);
+        self.embed_prepared(prepared, path)
     }
 
     /// Embeds an image given as bytes (dropped, pasted or uploaded; not stored anywhere).
     pub fn embed_image_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>> {
-        let label = PathBuf::from("(image)");
         let prepared =
-            crate::indexer::prepare_bytes(bytes.to_vec(), &self.model.manifest.image, self.options.limits, None)
-                .map_err(|reason| Error::QueryImage { path: label.clone(), reason })?;
+            crate::indexer::prepare_bytes(bytes.to_vec(), &self.model.manifest.image, self.options.limits, None);
+        self.embed_prepared(prepared, Path::new("(image)"))
+    }
+
+    /// Encodes one prepared query image; `label` names it in errors.
+    fn embed_prepared(&self, prepared: Result<crate::indexer::Prepared, String>, label: &Path) -> Result<Vec<f32>> {
+        let prepared = prepared.map_err(|reason| Error::QueryImage { path: label.into(), reason })?;
         let encoders = self.encoders()?;
         let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
-        vectors.pop().ok_or(Error::QueryImage { path: label, reason: "no embedding".into() })
+        vectors.pop().ok_or_else(|| Error::QueryImage { path: label.into(), reason: "no embedding".into() })
     }
 
     /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
@@ -631,17 +632,19 @@ impl Engine {
 
     /// What the catalog knows of one photo, for a preview; `None` when it is not in the library.
     pub fn photo_details(&self, photo_id: i64) -> Result<Option<crate::api::PhotoRecord>> {
-        let thumbs = self.library.thumbs_dir();
-        Ok(self.catalog().photo(photo_id)?.map(|mut record| {
-            record.thumbnail = record.thumbnail.take().filter(|t| thumbs.join(t).is_file()).map(|t| thumbs.join(t));
-            record
-        }))
+        let found = self.catalog().photo(photo_id)?;
+        Ok(found.map(|(record, hash)| crate::api::PhotoRecord { thumbnail: self.stored_thumbnail(hash), ..record }))
     }
 
     /// The stored thumbnail of a photo, if it has one.
     pub fn thumbnail_path(&self, photo_id: i64) -> Result<Option<PathBuf>> {
         let hash = self.catalog().content_hash(photo_id)?;
-        Ok(hash.map(|h| crate::library::thumbnail_file(&self.library.thumbs_dir(), &h)).filter(|p| p.is_file()))
+        Ok(self.stored_thumbnail(hash))
+    }
+
+    /// The thumbnail file of content `hash`, when it was written.
+    fn stored_thumbnail(&self, hash: Option<[u8; 32]>) -> Option<PathBuf> {
+        hash.map(|h| crate::library::thumbnail_file(&self.library.thumbs_dir(), &h)).filter(|p| p.is_file())
     }
 
     pub fn failures(&self) -> Result<Vec<crate::api::FailedPhoto>> {

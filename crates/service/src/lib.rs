@@ -322,11 +322,7 @@ impl Service {
     pub fn status(&self) -> Result<AppStatus, ApiError> {
         let engine = self.engine()?;
         let s = engine.status()?;
-        let folders = engine
-            .folders()?
-            .into_iter()
-            .map(|f| FolderInfo { path: f.path.display().to_string(), offline: f.offline })
-            .collect();
+        let folders = folder_infos(&engine)?;
         let manifest = &engine.model().manifest;
         let builtin = photo_search_core::models::BUILTIN.iter().any(|(id, _)| *id == manifest.id);
         let download_bytes: Option<u64> = manifest
@@ -484,12 +480,7 @@ impl Service {
     // ---- folders ----
 
     pub fn folders(&self) -> Result<Vec<FolderInfo>, ApiError> {
-        Ok(self
-            .engine()?
-            .folders()?
-            .into_iter()
-            .map(|f| FolderInfo { path: f.path.display().to_string(), offline: f.offline })
-            .collect())
+        folder_infos(&*self.engine()?)
     }
 
     /// Adds a folder and restarts the background job so that it is indexed and watched.
@@ -655,6 +646,14 @@ impl Service {
     pub fn cancel_fetch(&self) {
         self.shared.download_cancel.store(true, Ordering::Relaxed);
     }
+}
+
+fn folder_infos(engine: &Engine) -> Result<Vec<FolderInfo>, ApiError> {
+    Ok(engine
+        .folders()?
+        .into_iter()
+        .map(|f| FolderInfo { path: f.path.display().to_string(), offline: f.offline })
+        .collect())
 }
 
 fn filter_of(filters: &Filters) -> Result<PhotoFilter, ApiError> {
