@@ -9,6 +9,13 @@ Writes into OUT (default .cache/bench-model/):
   onnx/vision_model_int8.onnx, onnx/text_model_int8.onnx            signed int8, per channel
   tokenizer.json (the real CLIP tokenizer), manifest.toml (test_only, pinned to these files)
 
+Also writes OUT-library/ (default .cache/bench-model-library/): the model for benchmarks of
+whole libraries (`photo-search bench app`), whose photos are small generated JPEGs. Its text
+tower is the int8 one above (a query costs what a real one costs); its vision tower is cheap:
+16x16 average-pooled pixels through a random two-layer network to 512 dimensions, so a million
+photos index in reasonable time and the vectors still spread over hundreds of dimensions (not
+the four of the test colour model). It too finds nothing meaningful.
+
 Run: python scripts/bench/make_bench_model.py [OUT]   (needs numpy, onnx, onnxruntime)
 """
 import hashlib
@@ -135,6 +142,43 @@ def text(path):
            "text_embeds", 512, path)
 
 
+def cheap_vision(path):
+    g = Graph()
+    pooled = g.op("AveragePool", ["pixel_values"], kernel_shape=[14, 14], strides=[14, 14])
+    x = g.op("Reshape", [pooled, g.const(np.array([0, 3 * 16 * 16], np.int64))])
+    x = g.op("Tanh", [g.linear(x, 768, 1024)])
+    w2 = g.weight((1024, 512), std=1024 ** -0.5)
+    g.op("MatMul", [x, w2])
+    g.save([helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch_size", 3, 224, 224])],
+           "image_embeds", 512, path)
+
+
+def library_model(out, bench):
+    """The whole-library benchmark model: cheap vision, the bench model's int8 text tower."""
+    onnx_dir = out / "onnx"
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    # Wider first layer weights: pooled pixels are normalised to about [-2, 2].
+    global RNG
+    RNG = np.random.default_rng(7)
+    cheap_vision(onnx_dir / "vision_model.onnx")
+    shutil.copyfile(bench / "onnx/text_model_int8.onnx", onnx_dir / "text_model_int8.onnx")
+    shutil.copyfile(bench / "tokenizer.json", out / "tokenizer.json")
+    head = (bench / "manifest.toml").read_text()
+    head = head[: head.index("[[files]]")]
+    head = head.replace('id = "bench-clip-vit-b32-random"', 'id = "bench-library-cheap-vision"')
+    head = head.replace('name = "Benchmark model: CLIP ViT-B/32 architecture, random weights"',
+                        'name = "Library benchmark model: cheap random vision tower, CLIP ViT-B/32 text tower"')
+    head = head.replace('description = "Costs what CLIP ViT-B/32 costs; finds nothing meaningful"',
+                        'description = "Cheap generated vision tower for million-photo libraries; finds nothing meaningful"')
+    head = "# " + "Library benchmark model (make_bench_model.py): NOT a real model.\n" + head
+    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
+    text_out += '\n[variants.int8]\nvision = "onnx/vision_model.onnx"\ntext = "onnx/text_model_int8.onnx"\n'
+    for rel in ("onnx/vision_model.onnx", "onnx/text_model_int8.onnx"):
+        text_out += "\n" + pinned(out / rel, rel).format("int8")
+    (out / "manifest.toml").write_text(text_out)
+    print(f"library bench model written to {out}")
+
+
 def pinned(path, rel):
     data = path.read_bytes()
     return f'[[variants.{{}}.files]]\npath = "{rel}"\nbytes = {len(data)}\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n'
@@ -169,6 +213,7 @@ def main():
             text_out += "\n" + pinned(out / rel, rel).format(precision)
     (out / "manifest.toml").write_text(text_out)
     print(f"bench model written to {out}")
+    library_model(out.with_name(out.name + "-library"), out)
 
 
 if __name__ == "__main__":

@@ -111,8 +111,47 @@ test("the status bar reports the library", async () => {
   assert(errors.length === 0, `page errors: ${errors.join("; ")}`);
 });
 
+// A library larger than one page: results arrive 200 at a time as the grid scrolls.
+const many = path.join(work, "many");
+for (let i = 0; i < 500; i++) writePng(path.join(many, `m${String(i).padStart(3, "0")}.png`), Object.values(COLOURS)[i % 4], 1000 + i, 24, 18);
+const manyLibrary = ["--library", path.join(work, "many-library"), "--model", "models/test-color"];
+await photoSearch([...manyLibrary, "index", many]);
+const manyServer = await serve(manyLibrary);
+
+test("scrolling loads the next pages of results, each photo once", async () => {
+  const scrolling = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  await scrolling.goto(manyServer.url);
+  await scrolling.type("#search", "red");
+  const first = await eventually("the first page", async () => {
+    const t = await scrolling.textContent("#result-count");
+    return t.startsWith("200+ photos") ? t : null;
+  });
+  assert(first.startsWith("200+"), first);
+  const ids = new Map();
+  const collect = async () => {
+    await scrolling.$eval("#grid", (g) => { g.scrollTop = g.scrollHeight; });
+    await scrolling.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    for (const [index, id] of await scrolling.$$eval("#grid-inner .cell", (cells) => cells.map((c) => [Number(c.dataset.index), c.dataset.id]))) {
+      assert(!ids.has(index) || ids.get(index) === id, `cell ${index} changed photo`);
+      ids.set(index, id);
+    }
+  };
+  await eventually("every page", async () => {
+    await collect();
+    return (await scrolling.textContent("#result-count")).startsWith("500 photos");
+  }, 30000);
+  await collect();
+  const lastIndex = Math.max(...ids.keys());
+  assert(lastIndex === 499, `the last result is the 500th, got ${lastIndex}`);
+  const distinct = new Set(ids.values());
+  assert(distinct.size === ids.size, `no photo twice among ${ids.size} cells seen`);
+  await scrolling.screenshot({ path: path.join(outDir, "browser-scrolled-to-500.png") });
+  await scrolling.close();
+});
+
 await run(async () => {
   await browser.close();
   server.child.kill("SIGINT");
+  manyServer.child.kill("SIGINT");
   fs.rmSync(work, { recursive: true, force: true });
 });

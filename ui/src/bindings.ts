@@ -21,7 +21,15 @@ to: string | null,
  */
 formats: Array<string>, };
 
-export type SearchRequest = { terms: Array<QueryTerm>, filters: Filters, limit: number, };
+export type SearchRequest = { terms: Array<QueryTerm>, filters: Filters, 
+/**
+ * Results in this page (at most 1,000).
+ */
+limit: number, 
+/**
+ * Results to skip: 0 for the first page, then the number of results already shown.
+ */
+offset: number, };
 
 export type Hit = { id: number, path: string, score: number, 
 /**
@@ -34,7 +42,15 @@ taken_at: number | null,
  */
 thumbnail: string | null, };
 
-export type SearchResponse = { hits: Array<Hit>, took_ms: number, };
+export type SearchResponse = { hits: Array<Hit>, 
+/**
+ * The position of the first hit in the whole ranking (the request's offset).
+ */
+offset: number, 
+/**
+ * More results follow this page.
+ */
+more: boolean, took_ms: number, };
 
 export type UploadedImage = { token: string, 
 /**
@@ -118,6 +134,6 @@ export type SettingsUpdate = { excludes: Array<string> | null,
  */
 model_dir: string | null, threads: number | null, workers: number | null, };
 
-export type ErrorKind = "model_missing" | "model_invalid" | "runtime_missing" | "library_in_use" | "bad_request" | "not_found" | "offline" | "unauthorized" | "internal";
+export type ErrorKind = "model_missing" | "model_invalid" | "runtime_missing" | "library_in_use" | "bad_request" | "not_found" | "offline" | "disk_full" | "unauthorized" | "internal";
 
 export type ApiError = { kind: ErrorKind, message: string, };

@@ -6,6 +6,8 @@ import type { Hit } from "./bindings";
 export interface GridOptions {
   thumbnailUrl: (hit: Hit) => string;
   onOpen: (index: number) => void;
+  /** The rows in view reach the last loaded results: time to load the next page. */
+  onNearEnd?: () => void;
 }
 
 const GAP = 8;
@@ -43,6 +45,15 @@ export class Grid {
 
   get selection(): number {
     return this.selected;
+  }
+
+  /** Adds a page of results after the ones shown; the scroll position and selection stay. */
+  append(hits: Hit[]): void {
+    if (!hits.length) return;
+    this.hits = this.hits.concat(hits);
+    const rows = Math.ceil(this.hits.length / this.columns);
+    this.inner.style.height = `${Math.max(0, rows * (this.cell + GAP) - GAP)}px`;
+    this.render();
   }
 
   set(hits: Hit[], keepScroll = false): void {
@@ -96,6 +107,7 @@ export class Grid {
   private render(): void {
     const rowHeight = this.cell + GAP;
     const { start, end } = visibleRange(this.hits.length, this.columns, rowHeight, this.scroller.scrollTop, this.scroller.clientHeight);
+    if (this.hits.length && end >= this.hits.length - this.columns * OVERSCAN_ROWS) this.options.onNearEnd?.();
     for (const [index, el] of this.rendered) {
       if (index < start || index >= end) {
         el.remove();

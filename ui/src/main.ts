@@ -7,7 +7,8 @@ import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggl
 import { Client, ClientError, HttpTransport, type Transport } from "./client";
 import { Grid } from "./grid";
 
-const RESULT_LIMIT = 10_000;
+/** Results per page: the first page arrives with each keystroke, later ones as the grid scrolls. */
+const PAGE_SIZE = 200;
 const TYPING_DEBOUNCE_MS = 220;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -61,6 +62,9 @@ async function makeTransport(): Promise<Transport> {
 class App {
   private chips: Chip[] = [];
   private hits: Hit[] = [];
+  /** More results follow the loaded ones; a page is being fetched. */
+  private more = false;
+  private loadingMore = false;
   private status: AppStatus | null = null;
   private seq = 0;
   private timer = 0;
@@ -74,6 +78,7 @@ class App {
     this.grid = new Grid($("grid"), $("grid-inner"), {
       thumbnailUrl: (hit) => client.thumbnailUrl(hit),
       onOpen: (index) => void this.openPreview(index),
+      onNearEnd: () => void this.loadMore(),
     });
     this.wireSearch();
     this.wireFilters();
@@ -157,23 +162,53 @@ class App {
     const seq = ++this.seq;
     if (!canSearch(terms)) {
       this.hits = [];
+      this.more = false;
       this.showResults(false);
       $("result-count").textContent = terms.length ? "Add a term to search for, not only ones to avoid" : "";
       return;
     }
     try {
-      const response = await this.client.search({ terms, filters: this.filters(), limit: RESULT_LIMIT });
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: 0 });
       if (seq !== this.seq) return;
       this.hits = response.hits;
-      $("result-count").textContent = `${formatCount(response.hits.length)} photos · ${Math.round(response.took_ms)} ms`;
+      this.more = response.more;
+      this.showCount(response.took_ms);
       this.showResults(keepScroll);
     } catch (error) {
       if (seq !== this.seq) return;
       this.hits = [];
+      this.more = false;
       this.showResults(false);
       $("result-count").textContent = "";
       this.renderEmpty(error instanceof ClientError ? error : new ClientError("internal", String(error)));
     }
+  }
+
+  /** Fetches the next page of the current query and adds it to the grid. */
+  private async loadMore(): Promise<void> {
+    if (!this.more || this.loadingMore) return;
+    const terms = toTerms(this.chips, this.search.value);
+    if (!canSearch(terms)) return;
+    const seq = this.seq;
+    this.loadingMore = true;
+    try {
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: this.hits.length });
+      if (seq !== this.seq || response.offset !== this.hits.length) return;
+      this.hits = this.hits.concat(response.hits);
+      this.more = response.more && response.hits.length > 0;
+      this.showCount(response.took_ms);
+      if ($<HTMLSelectElement>("sort").value === "relevance") this.grid.append(response.hits);
+      else this.grid.set(this.sorted(), true);
+    } catch {
+      this.more = false;
+    } finally {
+      this.loadingMore = false;
+    }
+  }
+
+  private showCount(tookMs: number): void {
+    const count = `${formatCount(this.hits.length)}${this.more ? "+" : ""} photos`;
+    $("result-count").textContent = `${count} · ${Math.round(tookMs)} ms`;
   }
 
   private sorted(): Hit[] {

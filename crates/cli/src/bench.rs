@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use photo_search_core::api::Progress;
-use photo_search_core::catalog::Catalog;
 use photo_search_core::decode::{self, DecodeTarget};
-use photo_search_core::encoder::{BatchEncoder, ImageEncoder};
-use photo_search_core::index::{Quantization, VectorIndex};
-use photo_search_core::indexer::{self, THUMBNAIL_SIDE};
+use photo_search_core::encoder::ImageEncoder;
 use photo_search_core::library::Access;
+use photo_search_core::prepare::THUMBNAIL_SIDE;
 use photo_search_core::{Engine, EngineOptions};
+
+mod app;
 
 #[derive(Subcommand)]
 pub enum Bench {
@@ -36,16 +36,18 @@ pub enum Bench {
         #[arg(long, default_value_t = 2)]
         rounds: usize,
     },
-    /// Search latency on synthetic vectors: text query (with encoding) and image-by-id, idle and
-    /// while an indexing load runs.
-    Search {
-        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
-        sizes: Vec<usize>,
+    /// The app's path at library scale: generates PHOTOS small JPEGs, indexes them with the real
+    /// pipeline, runs `serve` and drives its HTTP API as the UI does (search while idle, while
+    /// the watcher indexes copied files, during a rescan, after a kill -9). Use the library
+    /// benchmark model (scripts/bench/make_bench_model.py) and a library of its own.
+    App {
+        #[arg(long, default_value_t = 100_000)]
+        photos: usize,
+        /// Where the generated photos go (kept between runs).
+        #[arg(long)]
+        work: PathBuf,
         #[arg(long, default_value_t = 200)]
         queries: usize,
-        /// Photos to decode and encode as the background indexing load.
-        #[arg(long)]
-        load_dir: Option<PathBuf>,
     },
 }
 
@@ -55,7 +57,7 @@ pub fn run(bench: &Bench, options: EngineOptions) -> Result<()> {
         Bench::Decode { dir } => decode_bench(dir, &options),
         Bench::Encoder { batches, graphs } => encoder_bench(&options, batches, graphs),
         Bench::Index { dir, rounds } => index_bench(dir, options, *rounds),
-        Bench::Search { sizes, queries, load_dir } => search_bench(options, sizes, *queries, load_dir.as_deref()),
+        Bench::App { photos, work, queries } => app::run(options, *photos, work, *queries),
     }
 }
 
@@ -296,105 +298,4 @@ fn dir_bytes(path: &Path) -> u64 {
             .map(|e| if e.path().is_dir() { dir_bytes(&e.path()) } else { file_bytes(&e.path()) })
             .sum()
     })
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn search_bench(options: EngineOptions, sizes: &[usize], queries: usize, load_dir: Option<&Path>) -> Result<()> {
-    let engine = Engine::open(options.clone())?;
-    let encoders = engine.encoders()?;
-    let dims = engine.model().manifest.dims;
-    let load_files = load_dir.map(photos_in).transpose()?.unwrap_or_default();
-    let words =
-        ["beach", "sunset", "dog", "mountain", "city at night", "birthday cake", "snow", "forest", "car", "boat"];
-    for &size in sizes {
-        let dir = tempfile::tempdir()?;
-        let catalog = Catalog::open(&dir.path().join("catalog.sqlite"))?;
-        let (mut index, _) =
-            VectorIndex::open(&dir.path().join("i.usearch"), "synthetic", dims, Quantization::F16, &catalog)?;
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut random = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let built = Instant::now();
-        for chunk_start in (0..size).step_by(50_000) {
-            let count = (size - chunk_start).min(50_000);
-            let mut vectors: Vec<f32> = (0..count * dims).map(|_| random()).collect();
-            for v in vectors.chunks_mut(dims) {
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.iter_mut().for_each(|x| *x /= norm);
-            }
-            index.add_new_batch(chunk_start as i64 + 1, &vectors, cores())?;
-        }
-        println!("search over {size} synthetic photos (built in {:.1} s):", built.elapsed().as_secs_f64());
-        for loaded in [false, true] {
-            let stop = std::sync::atomic::AtomicBool::new(false);
-            std::thread::scope(|scope| -> Result<()> {
-                if loaded {
-                    // The load an index job puts on the machine: one decode+encode worker per core.
-                    let files = &load_files;
-                    for _ in 0..cores() {
-                        let worker = encoders.image_encoder(1)?;
-                        let spec = engine.model().manifest.image.clone();
-                        let limits = options.limits;
-                        let stop = &stop;
-                        scope.spawn(move || {
-                            let mut batch = Vec::new();
-                            for path in files.iter().cycle() {
-                                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                                    break;
-                                }
-                                if let Ok(p) = indexer::prepare(path, &spec, limits, None) {
-                                    batch.extend(p.pixels);
-                                }
-                                if batch.len() >= 8 * worker.item_len() {
-                                    if let Err(err) = worker.encode_batch(&batch) {
-                                        eprintln!("load: {err}");
-                                    }
-                                    batch.clear();
-                                }
-                            }
-                        });
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-                let mut text_ms = Vec::with_capacity(queries);
-                let mut image_ms = Vec::with_capacity(queries);
-                for q in 0..queries {
-                    // Distinct texts: the embedding cache must not hide the encoder's cost.
-                    let text = format!("{} {q}", words[q % words.len()]);
-                    let started = Instant::now();
-                    let vector = encoders.text.embed(&[text.as_str()])?.pop().context("no embedding")?;
-                    index.search(&vector, 50, None)?;
-                    text_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                    let id = (q * 7919 % size) as i64 + 1;
-                    let started = Instant::now();
-                    let stored = index.get(id).context("stored vector")?;
-                    index.search(&stored, 50, None)?;
-                    image_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                }
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                text_ms.sort_by(f64::total_cmp);
-                image_ms.sort_by(f64::total_cmp);
-                println!(
-                    "  {:<26} text query p50 {:>6.1} ms p95 {:>6.1} ms | image by id p50 {:>5.2} ms p95 {:>5.2} ms",
-                    if loaded { "while indexing (all cores)" } else { "idle" },
-                    percentile(&text_ms, 0.5),
-                    percentile(&text_ms, 0.95),
-                    percentile(&image_ms, 0.5),
-                    percentile(&image_ms, 0.95)
-                );
-                Ok(())
-            })?;
-            if load_dir.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(())
 }

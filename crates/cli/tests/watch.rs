@@ -126,3 +126,47 @@ fn watched_folder_changes_reach_the_catalog() {
     assert!(stdout.contains("stopped; the index is saved"), "{stdout}");
     assert!(t.ok(&["index"]).contains("indexed 0, moved 0, duplicates 0, unchanged 6"));
 }
+
+/// `count` distinct small PNGs named `<prefix><i>.png` in `dir` (`salt` tells sets apart).
+fn write_small_photos(dir: &Path, prefix: &str, count: u32, salt: u8) {
+    fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let img = RgbImage::from_fn(32, 24, |x, y| {
+            Rgb([(i % 251) as u8, (i / 251 * 40 + x) as u8, ((y * 4) as u8).wrapping_add(salt)])
+        });
+        img.save(dir.join(format!("{prefix}{i:04}.png"))).unwrap();
+    }
+}
+
+fn indexed_count(t: &TestDir) -> u64 {
+    let out = t.run(&["status", "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|s| s["photos"]["indexed"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_folder_of_many_photos_dropped_into_a_large_watched_library_is_indexed_whole() {
+    let t = TestDir::new();
+    let root = t.path("photos");
+    write_small_photos(&root.join("old"), "old", 600, 0);
+    t.ok(&["index", root.to_str().unwrap()]);
+    let watching = start(&t);
+    std::thread::sleep(Duration::from_secs(2));
+
+    // A phone's folder arrives at once: written beside the library, then moved in.
+    let staging = t.path("staging/phone");
+    write_small_photos(&staging, "new", 300, 128);
+    fs::rename(&staging, root.join("phone")).unwrap();
+    // And single files copied in, one by one.
+    for i in 0..20u32 {
+        let img = RgbImage::from_fn(32, 24, |x, y| Rgb([200, (i * 11 + x) as u8, (y * 5) as u8]));
+        img.save(root.join(format!("copied{i:02}.png"))).unwrap();
+    }
+    eventually("every new photo indexed", || indexed_count(&t) == 920);
+    let status = t.json(&["status", "--json"]);
+    assert_eq!(status["photos"]["failed"], 0, "{status}");
+    assert_eq!(status["index"]["vectors"], 920, "{status}");
+    drop(watching);
+}

@@ -41,12 +41,25 @@ pub enum PhotoStatus {
     Failed,
 }
 
+/// Whether a failed file is worth trying again before it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// It may pass (an I/O error, a time limit, an encoder error): retried on later runs, with
+    /// back-off.
+    Transient,
+    /// The file itself is the problem (corrupt, unsupported, too large): tried again only once
+    /// it changes.
+    Permanent,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PhotoCounts {
     pub total: u64,
     pub indexed: u64,
     pub failed: u64,
-    /// Photos in folders that could not be read at the last scan (kept, not deleted).
+    /// Photos in folders or subfolders that could not be read at the last scan (kept, not
+    /// deleted).
     pub offline: u64,
 }
 

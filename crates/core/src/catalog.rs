@@ -6,63 +6,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use crate::api::{FailedPhoto, PhotoCounts, PhotoStatus};
+use crate::api::{FailedPhoto, FailureKind, PhotoCounts, PhotoStatus};
 use crate::metadata::PhotoMeta;
 
-/// The schema this code writes. A catalog with a higher `user_version` is refused.
-pub const SCHEMA_VERSION: i64 = 3;
+mod schema;
 
-/// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE folders (
-    id       INTEGER PRIMARY KEY,
-    path     TEXT NOT NULL UNIQUE,
-    added_at INTEGER NOT NULL
-);
-CREATE TABLE photos (
-    id           INTEGER PRIMARY KEY,
-    folder_id    INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-    path         TEXT NOT NULL UNIQUE,
-    size         INTEGER NOT NULL,
-    mtime_ns     INTEGER NOT NULL,
-    content_hash BLOB,
-    width        INTEGER,
-    height       INTEGER,
-    format       TEXT,
-    taken_at     INTEGER,
-    camera_make  TEXT,
-    camera_model TEXT,
-    gps_lat      REAL,
-    gps_lon      REAL,
-    orientation  INTEGER,
-    status       TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
-    error        TEXT
-);
-CREATE INDEX photos_folder ON photos(folder_id);
-CREATE INDEX photos_hash ON photos(content_hash);
-CREATE TABLE vectors (
-    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-    model_id TEXT NOT NULL,
-    vector   BLOB NOT NULL,
-    PRIMARY KEY (photo_id, model_id)
-) WITHOUT ROWID;
-CREATE INDEX vectors_model ON vectors(model_id);
-"#,
-    r#"
-ALTER TABLE folders ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
-"#,
-    r#"
-CREATE TABLE settings (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"#,
-];
+pub use schema::SCHEMA_VERSION;
+
+/// Failure reasons are cut to this many characters: a decoder can explain itself at length.
+pub const MAX_REASON_CHARS: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -78,11 +30,24 @@ pub enum CatalogError {
     )]
     TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("catalog query failed")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[source] rusqlite::Error),
+    #[error("the disk is full: the catalog cannot grow")]
+    DiskFull(#[source] rusqlite::Error),
     #[error("the path {0} is not valid UTF-8 and cannot be stored")]
     NonUtf8Path(PathBuf),
     #[error("the stored vector of photo {photo_id} is corrupt ({bytes} bytes)")]
     CorruptVector { photo_id: i64, bytes: usize },
+}
+
+impl From<rusqlite::Error> for CatalogError {
+    fn from(err: rusqlite::Error) -> Self {
+        match &err {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
+                CatalogError::DiskFull(err)
+            }
+            _ => CatalogError::Sql(err),
+        }
+    }
 }
 
 type Result<T, E = CatalogError> = std::result::Result<T, E>;
@@ -113,6 +78,8 @@ pub struct KnownFile {
     pub mtime_ns: i64,
     pub status: PhotoStatus,
     pub has_vector: bool,
+    /// A failure that may pass (an I/O error, a time limit) whose back-off has run out.
+    pub retry_due: bool,
 }
 
 /// The file facts the indexer observed for one photo.
@@ -128,7 +95,51 @@ pub struct FileFacts {
 #[derive(Debug)]
 pub enum Outcome {
     Indexed { file: FileFacts, content_hash: [u8; 32], meta: PhotoMeta, vector: Vec<f32> },
-    Failed { file: FileFacts, reason: String },
+    Failed { file: FileFacts, failure: FileFailure },
+}
+
+/// Why a file could not be indexed, and whether trying again later may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFailure {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+impl FileFailure {
+    /// A failure that may pass: retried on later runs, with back-off.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        FileFailure { kind: FailureKind::Transient, reason: capped(reason.into()) }
+    }
+
+    /// A failure of the file itself: not retried until the file changes.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        FileFailure { kind: FailureKind::Permanent, reason: capped(reason.into()) }
+    }
+}
+
+/// `reason` cut to [`MAX_REASON_CHARS`] characters.
+fn capped(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((at, _)) => format!("{}…", &reason[..at]),
+        None => reason,
+    }
+}
+
+/// A subfolder that could not be read at the last scan; its photos are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineDir {
+    pub folder_id: i64,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The vector changes of one model after some point of the change log.
+#[derive(Debug, Default)]
+pub struct VectorChanges {
+    /// The change log's position these changes bring an index to.
+    pub up_to: i64,
+    /// Each changed photo once, with its vector now (`None`: removed).
+    pub changes: Vec<(i64, Option<Vec<f32>>)>,
 }
 
 /// Restricts which photos a search may return.
@@ -160,7 +171,24 @@ impl Catalog {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
-        migrate(&mut conn, path)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(Catalog { conn })
+    }
+
+    /// A second connection to an open catalog, for reads that must not wait for the writer
+    /// (status, search): WAL lets it read the last committed state while a write is under way.
+    pub fn open_reader(path: &Path) -> Result<Self> {
+        let open_err = |source| CatalogError::Open { path: path.to_path_buf(), source };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(open_err)?;
+        if found != SCHEMA_VERSION {
+            return Err(CatalogError::TooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+        }
         Ok(Catalog { conn })
     }
 
@@ -206,7 +234,6 @@ impl Catalog {
     pub fn remove_folder(&mut self, folder_id: i64) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
         let ids = ids_where(&tx, "SELECT id FROM photos WHERE folder_id = ?1", folder_id)?;
-        bump_generation(&tx)?;
         tx.execute("DELETE FROM folders WHERE id = ?1", [folder_id])?;
         tx.commit()?;
         Ok(ids)
@@ -217,9 +244,35 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces the subfolders of a folder that could not be read at its last scan.
+    pub fn set_offline_dirs(&mut self, folder_id: i64, dirs: &[(PathBuf, String)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM offline_dirs WHERE folder_id = ?1", [folder_id])?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO offline_dirs (path, folder_id, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET reason = excluded.reason",
+            )?;
+            for (path, reason) in dirs {
+                insert.execute(params![path_str(path)?, folder_id, capped(reason.clone())])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Subfolders that could not be read at the last scan of their folder.
+    pub fn offline_dirs(&self) -> Result<Vec<OfflineDir>> {
+        let mut stmt = self.conn.prepare_cached("SELECT folder_id, path, reason FROM offline_dirs ORDER BY path")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OfflineDir { folder_id: r.get(0)?, path: PathBuf::from(r.get::<_, String>(1)?), reason: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Content hashes of the given photos (those that have one).
     pub fn hashes(&self, ids: &[i64]) -> Result<Vec<(i64, [u8; 32])>> {
-        let mut stmt = self.conn.prepare("SELECT content_hash FROM photos WHERE id = ?1")?;
+        let mut stmt = self.conn.prepare_cached("SELECT content_hash FROM photos WHERE id = ?1")?;
         let mut out = Vec::new();
         for id in ids {
             let hash: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?.flatten();
@@ -271,44 +324,34 @@ impl Catalog {
             "INSERT INTO vectors (photo_id, model_id, vector) SELECT ?2, model_id, vector FROM vectors WHERE photo_id = ?1",
             params![source, id],
         )?;
-        bump_generation(&tx)?;
         tx.commit()?;
         Ok(id)
     }
 
     /// Every file of a folder the catalog knows, keyed by path.
     pub fn known_files(&self, folder_id: i64, model_id: &str) -> Result<HashMap<PathBuf, KnownFile>> {
-        self.known_files_under(folder_id, None, model_id)
+        let mut stmt = self.conn.prepare_cached(&format!("{KNOWN_FILES} WHERE p.folder_id = ?3"))?;
+        let rows = stmt.query_map(params![model_id, now_unix(), folder_id], known_file_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The files of a folder the catalog knows at `under` (a file, or a folder and everything in
-    /// it), or all of them.
+    /// The files of a folder the catalog knows at `under`: the file itself, or a folder and
+    /// everything in it. Two lookups on the path index (the path, and the range of paths
+    /// `under/...`), so the cost is that of what is there, never of the whole folder (`+`
+    /// keeps SQLite from walking the folder's rows through the folder index instead).
     pub fn known_files_under(
         &self,
         folder_id: i64,
-        under: Option<&Path>,
+        under: &Path,
         model_id: &str,
     ) -> Result<HashMap<PathBuf, KnownFile>> {
-        let prefix = under.map(path_str).transpose()?.map(|p| p.trim_end_matches('/').to_string());
-        let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.path, p.size, p.mtime_ns, p.status,
-                    EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?2)
-             FROM photos p WHERE p.folder_id = ?1
-               AND (?3 IS NULL OR p.path = ?3 OR substr(p.path, 1, length(?3) + 1) = ?3 || '/')",
-        )?;
-        let rows = stmt.query_map(params![folder_id, model_id, prefix], |r| {
-            let status: String = r.get(4)?;
-            Ok((
-                PathBuf::from(r.get::<_, String>(1)?),
-                KnownFile {
-                    id: r.get(0)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    mtime_ns: r.get(3)?,
-                    status: if status == "indexed" { PhotoStatus::Indexed } else { PhotoStatus::Failed },
-                    has_vector: r.get(5)?,
-                },
-            ))
-        })?;
+        let (exact, (low, high)) = (path_str(under)?.trim_end_matches('/'), prefix_range(under)?);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{KNOWN_FILES} WHERE p.path = ?4 AND +p.folder_id = ?3
+             UNION ALL
+             {KNOWN_FILES} WHERE p.path >= ?5 AND p.path < ?6 AND +p.folder_id = ?3"
+        ))?;
+        let rows = stmt.query_map(params![model_id, now_unix(), folder_id, exact, low, high], known_file_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -328,15 +371,14 @@ impl Catalog {
                     )?;
                     id
                 }
-                Outcome::Failed { file, reason } => {
-                    let id = upsert_photo(&tx, file, None, None, Some(reason))?;
+                Outcome::Failed { file, failure } => {
+                    let id = upsert_photo(&tx, file, None, None, Some(failure))?;
                     tx.execute("DELETE FROM vectors WHERE photo_id = ?1", [id])?;
                     id
                 }
             };
             ids.push(id);
         }
-        bump_generation(&tx)?;
         tx.commit()?;
         Ok(ids)
     }
@@ -353,7 +395,6 @@ impl Catalog {
                 stmt.execute([id])?;
             }
         }
-        bump_generation(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -371,13 +412,66 @@ impl Catalog {
         Ok(())
     }
 
-    /// Increases with every change to the vectors; the index file records the value it matches.
-    pub fn generation(&self) -> Result<i64> {
+    /// The position of the last vector change (any model): an index file records the position
+    /// it contains. Never goes back, even when old entries are pruned.
+    pub fn last_change(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
             .optional()?
             .unwrap_or(0))
+    }
+
+    /// The vectors of `model_id` changed after position `after`, read in one transaction with
+    /// the position they bring an index to. `None` when the log no longer reaches back that far
+    /// (the index must be rebuilt).
+    pub fn vector_changes(&self, model_id: &str, after: i64) -> Result<Option<VectorChanges>> {
+        let tx = self.conn.unchecked_transaction()?;
+        let pruned: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [pruned_key(model_id)], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if after < pruned {
+            return Ok(None);
+        }
+        let up_to: i64 = tx
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = tx.prepare(
+            "SELECT l.photo_id, v.vector
+             FROM (SELECT DISTINCT photo_id FROM vector_log WHERE model_id = ?1 AND seq > ?2 AND seq <= ?3) l
+             LEFT JOIN vectors v ON v.photo_id = l.photo_id AND v.model_id = ?1
+             ORDER BY l.photo_id",
+        )?;
+        let mut rows = stmt.query(params![model_id, after, up_to])?;
+        let mut changes = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let vector = match row.get_ref(1)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
+                Some(bytes) => {
+                    let mut v = Vec::new();
+                    decode_vector(id, bytes, &mut v)?;
+                    Some(v)
+                }
+                None => None,
+            };
+            changes.push((id, vector));
+        }
+        Ok(Some(VectorChanges { up_to, changes }))
+    }
+
+    /// Forgets the log entries of `model_id` up to `up_to`: an index file that holds them was
+    /// saved. An older index file can no longer be brought up to date and is rebuilt.
+    pub fn prune_changes(&self, model_id: &str, up_to: i64) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM vector_log WHERE model_id = ?1 AND seq <= ?2", params![model_id, up_to])?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            params![pruned_key(model_id), up_to],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn vector_count(&self, model_id: &str) -> Result<u64> {
@@ -387,10 +481,15 @@ impl Catalog {
             as u64)
     }
 
-    /// Calls `each` with every vector of a model, in photo-id order.
-    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<()> {
-        let mut stmt =
-            self.conn.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
+    /// Calls `each` with every vector of a model, in photo-id order, and returns the change-log
+    /// position they reflect (read in the same transaction).
+    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<i64> {
+        let tx = self.conn.unchecked_transaction()?;
+        let up_to: i64 = tx
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = tx.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
         let mut rows = stmt.query([model_id])?;
         let mut buf = Vec::new();
         while let Some(row) = rows.next()? {
@@ -399,7 +498,7 @@ impl Catalog {
             decode_vector(id, bytes, &mut buf)?;
             each(id, &buf);
         }
-        Ok(())
+        Ok(up_to)
     }
 
     pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
@@ -492,9 +591,9 @@ impl Catalog {
             String::from("SELECT p.id FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.status = 'indexed'");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(folder) = &filter.folder {
-            let text = path_str(folder)?.trim_end_matches('/').to_string();
-            sql.push_str(" AND (p.path = ? OR substr(p.path, 1, length(?) + 1) = ? || '/')");
-            args.extend([text.clone().into(), text.clone().into(), text.into()]);
+            let (low, high) = prefix_range(folder)?;
+            sql.push_str(" AND p.path >= ? AND p.path < ?");
+            args.extend([low.into(), high.into()]);
         }
         let when = "COALESCE(p.taken_at, p.mtime_ns / 1000000000)";
         if let Some(from) = filter.from {
@@ -514,17 +613,29 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Counts from the per-folder totals the triggers keep, plus the photos under unreadable
+    /// subfolders: a few small queries, whatever the library size.
     pub fn counts(&self) -> Result<PhotoCounts> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(p.status = 'indexed'), 0), COALESCE(SUM(p.status = 'failed'), 0),
-                    COALESCE(SUM(f.offline), 0)
-             FROM photos p JOIN folders f ON f.id = p.folder_id",
+        let mut counts = self.conn.query_row(
+            "SELECT COALESCE(SUM(c.indexed), 0), COALESCE(SUM(c.failed), 0),
+                    COALESCE(SUM(CASE WHEN f.offline THEN c.indexed + c.failed ELSE 0 END), 0)
+             FROM folder_counts c JOIN folders f ON f.id = c.folder_id",
             [],
             |r| {
-                let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
-                Ok(PhotoCounts { total: count(0)?, indexed: count(1)?, failed: count(2)?, offline: count(3)? })
+                let count = |i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+                let (indexed, failed, offline) = (count(0)?, count(1)?, count(2)?);
+                Ok(PhotoCounts { total: indexed + failed, indexed, failed, offline })
             },
-        )?)
+        )?;
+        let mut under = self.conn.prepare_cached(
+            "SELECT COUNT(*) FROM photos p JOIN folders f ON f.id = p.folder_id
+             WHERE p.path >= ?1 AND p.path < ?2 AND NOT f.offline",
+        )?;
+        for dir in self.offline_dirs()? {
+            let (low, high) = prefix_range(&dir.path)?;
+            counts.offline += under.query_row([low, high], |r| r.get::<_, i64>(0))?.max(0) as u64;
+        }
+        Ok(counts)
     }
 
     pub fn failures(&self) -> Result<Vec<FailedPhoto>> {
@@ -536,41 +647,37 @@ impl Catalog {
     }
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(CatalogError::TooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
-    }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
 fn upsert_photo(
     tx: &Transaction<'_>,
     file: &FileFacts,
     hash: Option<&[u8; 32]>,
     meta: Option<&PhotoMeta>,
-    error: Option<&String>,
+    failure: Option<&FileFailure>,
 ) -> Result<i64> {
     let default_meta = PhotoMeta::default();
     let m = meta.unwrap_or(&default_meta);
-    let status = if error.is_some() { "failed" } else { "indexed" };
+    let status = if failure.is_some() { "failed" } else { "indexed" };
+    let kind = failure.map(|f| match f.kind {
+        FailureKind::Transient => "transient",
+        FailureKind::Permanent => "permanent",
+    });
     let (lat, lon) = m.gps.map_or((None, None), |(a, b)| (Some(a), Some(b)));
     Ok(tx.query_row(
         "INSERT INTO photos (folder_id, path, size, mtime_ns, content_hash, width, height, format, taken_at,
-                             camera_make, camera_model, gps_lat, gps_lon, orientation, status, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                             camera_make, camera_model, gps_lat, gps_lon, orientation, status, error,
+                             failure, attempts, retry_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?17 IS NOT NULL, CASE WHEN ?17 = 'transient' THEN ?18 END)
          ON CONFLICT(path) DO UPDATE SET
             folder_id = excluded.folder_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
             content_hash = excluded.content_hash, width = excluded.width, height = excluded.height,
             format = excluded.format, taken_at = excluded.taken_at, camera_make = excluded.camera_make,
             camera_model = excluded.camera_model, gps_lat = excluded.gps_lat, gps_lon = excluded.gps_lon,
-            orientation = excluded.orientation, status = excluded.status, error = excluded.error
+            orientation = excluded.orientation, status = excluded.status, error = excluded.error,
+            failure = excluded.failure,
+            attempts = CASE WHEN excluded.failure IS NULL THEN 0 ELSE photos.attempts + 1 END,
+            retry_at = CASE WHEN excluded.failure = 'transient'
+                            THEN ?18 + ?19 * (1 << (2 * MIN(photos.attempts, 6))) END
          RETURNING id",
         params![
             file.folder_id,
@@ -588,19 +695,49 @@ fn upsert_photo(
             lon,
             m.orientation,
             status,
-            error,
+            failure.map(|f| f.reason.as_str()),
+            kind,
+            now_unix(),
+            RETRY_BACKOFF_S,
         ],
         |r| r.get(0),
     )?)
 }
 
-fn bump_generation(tx: &Transaction<'_>) -> Result<()> {
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('generation', 1)
-         ON CONFLICT(key) DO UPDATE SET value = value + 1",
-        [],
-    )?;
-    Ok(())
+/// The first retry of a transient failure waits this long; each later one four times longer
+/// (up to 4^6: about three days).
+const RETRY_BACKOFF_S: i64 = 60;
+
+/// What [`known_file_row`] reads; `?1` is the model, `?2` now (unix seconds).
+const KNOWN_FILES: &str = "SELECT p.id, p.path, p.size, p.mtime_ns, p.status,
+        EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?1),
+        p.failure = 'transient' AND COALESCE(p.retry_at, 0) <= ?2
+    FROM photos p";
+
+fn known_file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PathBuf, KnownFile)> {
+    let status: String = r.get(4)?;
+    Ok((
+        PathBuf::from(r.get::<_, String>(1)?),
+        KnownFile {
+            id: r.get(0)?,
+            size: r.get::<_, i64>(2)? as u64,
+            mtime_ns: r.get(3)?,
+            status: if status == "indexed" { PhotoStatus::Indexed } else { PhotoStatus::Failed },
+            has_vector: r.get(5)?,
+            retry_due: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
+        },
+    ))
+}
+
+/// The half-open range of paths strictly inside folder `dir` (`dir/` up to `dir0`, `0` being
+/// the character after `/`): served by the path index, unlike a `substr` or `LIKE` test.
+fn prefix_range(dir: &Path) -> Result<(String, String)> {
+    let text = path_str(dir)?.trim_end_matches('/');
+    Ok((format!("{text}/"), format!("{text}0")))
+}
+
+fn pruned_key(model_id: &str) -> String {
+    format!("log_pruned:{model_id}")
 }
 
 fn ids_where(tx: &Transaction<'_>, sql: &str, arg: i64) -> Result<Vec<i64>> {
@@ -622,16 +759,18 @@ fn path_str(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| CatalogError::NonUtf8Path(path.to_path_buf()))
 }
 
+/// Vectors are stored as little-endian f16: search runs on an f16 index, and it halves the
+/// catalog's largest column.
 fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
 }
 
 fn decode_vector(photo_id: i64, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
-    if !bytes.len().is_multiple_of(4) {
+    if !bytes.len().is_multiple_of(2) {
         return Err(CatalogError::CorruptVector { photo_id, bytes: bytes.len() });
     }
     out.clear();
-    out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    out.extend(bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()));
     Ok(())
 }
 
@@ -668,27 +807,104 @@ mod tests {
         assert_eq!(catalog.folders().unwrap().len(), 1);
     }
 
+    fn indexed(folder_id: i64, path: &str, vector: Vec<f32>) -> Outcome {
+        Outcome::Indexed {
+            file: FileFacts { folder_id, path: path.into(), size: 1, mtime_ns: 1 },
+            content_hash: [0; 32],
+            meta: PhotoMeta::default(),
+            vector,
+        }
+    }
+
     #[test]
-    fn vectors_round_trip_and_bump_the_generation() {
+    fn vectors_round_trip_and_every_change_is_logged() {
         let dir = tempfile::tempdir().unwrap();
         let mut catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
         let folder = catalog.add_folder(Path::new("/p")).unwrap();
-        let file = FileFacts { folder_id: folder.id, path: "/p/a.jpg".into(), size: 10, mtime_ns: 5 };
-        let before = catalog.generation().unwrap();
-        let ids = catalog
-            .write_batch(
-                "m",
-                &[Outcome::Indexed {
-                    file,
-                    content_hash: [1; 32],
-                    meta: PhotoMeta::default(),
-                    vector: vec![0.5, -1.0],
-                }],
-            )
-            .unwrap();
-        assert!(catalog.generation().unwrap() > before);
+        let before = catalog.last_change().unwrap();
+        let ids = catalog.write_batch("m", &[indexed(folder.id, "/p/a.jpg", vec![0.5, -1.0])]).unwrap();
+        assert!(catalog.last_change().unwrap() > before);
         assert_eq!(catalog.vector(ids[0], "m").unwrap(), Some(vec![0.5, -1.0]));
         assert_eq!(catalog.vector(ids[0], "other-model").unwrap(), None);
+
+        let after_add = catalog.last_change().unwrap();
+        let copy = catalog
+            .duplicate_photo(ids[0], &FileFacts { folder_id: folder.id, path: "/p/b.jpg".into(), size: 1, mtime_ns: 1 })
+            .unwrap();
+        catalog.delete_photos(&[ids[0]]).unwrap();
+        let changes = catalog.vector_changes("m", after_add).unwrap().unwrap();
+        assert_eq!(changes.up_to, catalog.last_change().unwrap());
+        // The deleted photo's vector went with it (a cascade, logged by the trigger); the copy has one.
+        assert_eq!(changes.changes, vec![(ids[0], None), (copy, Some(vec![0.5, -1.0]))]);
+        assert!(catalog.vector_changes("other-model", after_add).unwrap().unwrap().changes.is_empty());
+
+        catalog.prune_changes("m", changes.up_to).unwrap();
+        assert!(catalog.vector_changes("m", after_add).unwrap().is_none(), "older positions are gone");
+        assert!(catalog.vector_changes("m", changes.up_to).unwrap().unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn counts_follow_inserts_updates_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let a = catalog.add_folder(Path::new("/a")).unwrap();
+        let b = catalog.add_folder(Path::new("/b")).unwrap();
+        let ids = catalog
+            .write_batch("m", &[indexed(a.id, "/a/1.jpg", vec![1.0]), indexed(b.id, "/b/2.jpg", vec![1.0])])
+            .unwrap();
+        let failed = Outcome::Failed {
+            file: FileFacts { folder_id: a.id, path: "/a/1.jpg".into(), size: 2, mtime_ns: 2 },
+            failure: FileFailure::permanent("corrupt"),
+        };
+        catalog.write_batch("m", &[failed]).unwrap();
+        assert_eq!(catalog.counts().unwrap(), PhotoCounts { total: 2, indexed: 1, failed: 1, offline: 0 });
+        catalog.set_offline(b.id, true).unwrap();
+        assert_eq!(catalog.counts().unwrap().offline, 1);
+        catalog.delete_photos(&[ids[1]]).unwrap();
+        catalog.remove_folder(a.id).unwrap();
+        assert_eq!(catalog.counts().unwrap(), PhotoCounts::default());
+    }
+
+    #[test]
+    fn photos_under_an_unreadable_subfolder_count_as_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let a = catalog.add_folder(Path::new("/a")).unwrap();
+        catalog
+            .write_batch("m", &[indexed(a.id, "/a/x/1.jpg", vec![1.0]), indexed(a.id, "/a/x2/2.jpg", vec![1.0])])
+            .unwrap();
+        catalog.set_offline_dirs(a.id, &[("/a/x".into(), "Permission denied".into())]).unwrap();
+        assert_eq!(catalog.counts().unwrap().offline, 1);
+        catalog.set_offline_dirs(a.id, &[]).unwrap();
+        assert_eq!(catalog.counts().unwrap().offline, 0);
+    }
+
+    #[test]
+    fn lookups_under_a_path_use_the_path_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {KNOWN_FILES} WHERE p.path = ?4 AND +p.folder_id = ?3
+             UNION ALL {KNOWN_FILES} WHERE p.path >= ?5 AND p.path < ?6 AND +p.folder_id = ?3"
+        );
+        let mut stmt = catalog.conn.prepare(&sql).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params!["m", 0, 1, "/p/x", "/p/x/", "/p/x0"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let photo_lookups: Vec<&String> = plan.iter().filter(|l| l.contains(" p ")).collect();
+        assert_eq!(photo_lookups.len(), 2, "{plan:#?}");
+        for line in photo_lookups {
+            assert!(line.starts_with("SEARCH p USING INDEX sqlite_autoindex_photos_1 (path"), "{plan:#?}");
+        }
+    }
+
+    #[test]
+    fn failure_reasons_are_capped() {
+        let long = "x".repeat(100_000);
+        let failure = FileFailure::permanent(long);
+        assert_eq!(failure.reason.chars().count(), MAX_REASON_CHARS + 1);
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub enum DecodeError {
     TooLarge { width: u32, height: u32, limit: u64 },
     #[error("image too large to decode within the memory limit")]
     OverMemoryLimit(#[source] image::ImageError),
+    #[error("unsupported {format} variant: {source}")]
+    UnsupportedFeature {
+        format: &'static str,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("corrupt or truncated {format} image: {source}")]
     Corrupt {
         format: &'static str,
@@ -264,6 +270,7 @@ fn sniff(bytes: &[u8]) -> Result<Sniffed, DecodeError> {
 fn classify(err: image::ImageError, format: &'static str) -> DecodeError {
     match err {
         image::ImageError::Limits(_) => DecodeError::OverMemoryLimit(err),
+        source @ image::ImageError::Unsupported(_) => DecodeError::UnsupportedFeature { format, source },
         source => DecodeError::Corrupt { format, source },
     }
 }

@@ -1,27 +1,28 @@
 //! The engine: one opened library with its model, encoders and vector index. The CLI, the
 //! desktop app and the server call only this.
 
-use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use lru::LruCache;
 
-use crate::api::{IndexStatus, IndexSummary, ModelStatus, Progress, SearchHit, Status};
+mod jobs;
+mod search;
+
+use crate::api::{IndexStatus, ModelStatus, Status};
 use crate::catalog::{Catalog, CatalogError, Folder};
 use crate::decode::DecodeLimits;
 use crate::download::{self, DownloadError, DownloadProgress};
 use crate::encoder::{EncoderError, EncoderOptions, Encoders, ImageEncoder};
-use crate::index::{IndexError, OpenOutcome, Quantization, VectorIndex};
-use crate::indexer::{IndexRun, IndexerError, JobControl};
+use crate::index::{IndexError, Quantization, VectorIndex};
+use crate::indexer::IndexerError;
 use crate::library::{Access, Library, LibraryError};
 use crate::models::{self, ModelChoice, ModelError, ModelLocation, Precision, VerifiedStamps};
-use crate::query::{QueryError, SearchQuery, Term};
+use crate::query::QueryError;
 use crate::runtime::{self, Provider, RuntimeError};
 use crate::scan::Excludes;
-use crate::watch::{Change, FolderWatcher, WatchError};
+use crate::watch::WatchError;
 
 /// Every way an engine operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -58,14 +59,21 @@ pub enum Error {
     QueryImage { path: PathBuf, reason: String },
     #[error("the library was opened read-only")]
     ReadOnly,
+    #[error("{what}")]
+    DiskFull { what: String },
 }
 
 impl From<IndexerError> for Error {
     fn from(e: IndexerError) -> Self {
+        let e = e.or_disk_full();
+        if matches!(e, IndexerError::DiskFull { .. }) {
+            return Error::DiskFull { what: e.to_string() };
+        }
         match e {
             IndexerError::Catalog(e) => Error::Catalog(e),
             IndexerError::Index(e) => Error::Index(e),
             IndexerError::Encoder(e) => Error::Encoder(e),
+            IndexerError::DiskFull { what } => Error::DiskFull { what },
         }
     }
 }
@@ -81,6 +89,7 @@ pub enum ErrorKind {
     BadRequest,
     NotFound,
     Offline,
+    DiskFull,
     Internal,
 }
 
@@ -99,6 +108,7 @@ impl Error {
             }
             Error::UnknownPhoto(_) | Error::UnknownFolder(_) => ErrorKind::NotFound,
             Error::Download(DownloadError::Unreachable { .. }) => ErrorKind::Offline,
+            Error::DiskFull { .. } | Error::Catalog(CatalogError::DiskFull(_)) => ErrorKind::DiskFull,
             _ => ErrorKind::Internal,
         }
     }
@@ -175,16 +185,16 @@ const TEXT_CACHE_ENTRIES: usize = 512;
 /// The catalog setting that holds the saved exclude patterns (a JSON list of strings).
 const EXCLUDES_SETTING: &str = "exclude_patterns";
 
-/// Largest input tensor a tuned batch may have (on top of the model's own working memory).
-const MAX_BATCH_INPUT_BYTES: usize = 256 << 20;
-
 pub struct Engine {
     library: Library,
     options: EngineOptions,
+    /// The connection that writes (the indexer, settings).
     catalog: Mutex<Catalog>,
+    /// A connection of its own for searches and status, so they never wait for the writer.
+    reader: Mutex<Catalog>,
     model: ModelLocation,
     encoders: Mutex<Option<Arc<Encoders>>>,
-    index: Mutex<Option<Arc<Mutex<VectorIndex>>>>,
+    index: Mutex<Option<Arc<VectorIndex>>>,
     workers: Mutex<Option<(Layout, Arc<Vec<ImageEncoder>>)>>,
     text_cache: Mutex<LruCache<String, Vec<f32>>>,
 }
@@ -201,10 +211,12 @@ impl Engine {
     pub fn open(options: EngineOptions) -> Result<Self> {
         let library = Library::open(&options.library, options.access)?;
         let catalog = Catalog::open(&library.catalog_path())?;
+        let reader = Catalog::open_reader(&library.catalog_path())?;
         let model = ModelLocation::find(&options.model, &library.models_dir())?;
         Ok(Engine {
             library,
             catalog: Mutex::new(catalog),
+            reader: Mutex::new(reader),
             model,
             encoders: Mutex::new(None),
             index: Mutex::new(None),
@@ -224,6 +236,11 @@ impl Engine {
 
     fn catalog(&self) -> MutexGuard<'_, Catalog> {
         lock(&self.catalog)
+    }
+
+    /// The read connection: searches and status never wait for the indexer's writes.
+    fn reader(&self) -> MutexGuard<'_, Catalog> {
+        lock(&self.reader)
     }
 
     fn require_write(&self) -> Result<()> {
@@ -291,27 +308,54 @@ impl Engine {
         Ok(encoders)
     }
 
-    /// The vector index of the current model, opened (or rebuilt from the catalog) on first use.
-    fn vector_index(&self) -> Result<Arc<Mutex<VectorIndex>>> {
+    /// The vector index of the current model, loaded from its file on first use. The writer
+    /// brings it up to date (replaying the catalog's newer changes, or rebuilding) on a thread
+    /// of its own while searches answer from what it holds; a reader does it before answering.
+    fn vector_index(&self) -> Result<Arc<VectorIndex>> {
         let mut slot = lock(&self.index);
         if let Some(index) = slot.as_ref() {
             return Ok(index.clone());
         }
         let manifest = &self.model.manifest;
-        let catalog = self.catalog();
         let path = self.library.index_path(&manifest.id);
-        let (index, outcome) =
-            VectorIndex::open(&path, &manifest.id, manifest.dims, self.options.quantization, &catalog)?;
-        if matches!(outcome, OpenOutcome::Rebuilt(_)) && self.library.access() == Access::Write {
-            index.save(catalog.generation()?)?;
+        let index = Arc::new(VectorIndex::load(&path, &manifest.id, manifest.dims, self.options.quantization)?);
+        if self.library.access() == Access::Write {
+            let (background, catalog_path) = (index.clone(), self.library.catalog_path());
+            std::thread::Builder::new()
+                .name("index-catch-up".into())
+                .spawn(move || {
+                    let result = Catalog::open_reader(&catalog_path)
+                        .map_err(IndexError::from)
+                        .and_then(|catalog| background.catch_up(&catalog));
+                    match result {
+                        Ok(outcome) => tracing::info!("vector index ready: {outcome:?}"),
+                        // The indexer's next save writes what it has; the next open checks again.
+                        Err(err) => tracing::error!("cannot bring the vector index up to date: {err}"),
+                    }
+                })
+                .map_err(|e| Error::Index(IndexError::Usearch(format!("cannot start a thread: {e}"))))?;
+        } else {
+            index.catch_up(&self.reader())?;
         }
-        let index = Arc::new(Mutex::new(index));
         *slot = Some(index.clone());
         Ok(index)
     }
 
+    /// Saves the vector index when anything changed since its last save (a clean stop).
+    pub fn save_index(&self) -> Result<()> {
+        let index = lock(&self.index).clone();
+        if let Some(index) = index
+            && self.library.access() == Access::Write
+            && index.is_ready()
+            && index.has_unsaved_changes()
+        {
+            crate::indexer::save_index(&self.catalog, &index, &self.model.manifest.id)?;
+        }
+        Ok(())
+    }
+
     pub fn folders(&self) -> Result<Vec<Folder>> {
-        Ok(self.catalog().folders()?)
+        Ok(self.reader().folders()?)
     }
 
     /// Remembers a folder (absolute, resolved) for indexing.
@@ -366,279 +410,30 @@ impl Engine {
             }
         };
         let removed = self.catalog().remove_folder(folder.id)?;
-        // The catalog before the index, as the indexer takes them: never the other way round.
-        let generation = self.catalog().generation()?;
         let index = self.vector_index()?;
-        let mut index = lock(&index);
+        index.wait_ready();
         for id in &removed {
             index.remove(*id)?;
         }
-        index.save(generation)?;
+        crate::indexer::save_index(&self.catalog, &index, &self.model.manifest.id)?;
         Ok(removed.len() as u64)
-    }
-
-    /// Adds `paths` as folders (if any), then indexes them, or every folder when none is given.
-    pub fn index(&self, paths: &[PathBuf], progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary> {
-        self.index_with(paths, &JobControl::default(), progress)
-    }
-
-    /// [`Engine::index`] with pause, resume and cancel through `control`.
-    pub fn index_with(
-        &self,
-        paths: &[PathBuf],
-        control: &JobControl,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<IndexSummary> {
-        self.require_write()?;
-        let folders = if paths.is_empty() {
-            self.folders()?
-        } else {
-            paths.iter().map(|p| self.add_folder(p)).collect::<Result<Vec<_>>>()?
-        };
-        self.run_job(control, |run| run.run(&folders, progress))
-    }
-
-    /// Indexes only these paths inside the library's folders: files that appeared or changed,
-    /// folders to scan, paths that are gone.
-    pub fn index_paths(
-        &self,
-        paths: &[PathBuf],
-        control: &JobControl,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<IndexSummary> {
-        self.require_write()?;
-        let folders = self.folders()?;
-        self.run_job(control, |run| run.run_paths(&folders, paths, progress))
-    }
-
-    /// Indexes every folder, then keeps watching them and indexes what changes, until `control`
-    /// is cancelled (the index is saved after every change). Watching starts before the first
-    /// scan, so nothing that happens meanwhile is missed.
-    pub fn watch(&self, control: &JobControl, progress: &mut dyn FnMut(Progress)) -> Result<()> {
-        self.require_write()?;
-        let roots: Vec<PathBuf> = self.folders()?.into_iter().map(|f| f.path).collect();
-        let (mut watcher, fallbacks) = FolderWatcher::new(&roots, self.excludes()?)?;
-        for fallback in fallbacks {
-            progress(Progress::Polling { folder: fallback.folder, reason: fallback.reason });
-        }
-        self.index_with(&[], control, progress)?;
-        while !control.is_cancelled() {
-            let changes = watcher.next(Duration::from_millis(500));
-            if changes.is_empty() {
-                continue;
-            }
-            let paths: Vec<PathBuf> = changes
-                .into_iter()
-                .map(|c| match c {
-                    Change::Path(p) | Change::Rescan(p) => p,
-                })
-                .collect();
-            self.index_paths(&paths, control, progress)?;
-        }
-        Ok(())
-    }
-
-    /// The batch size for indexing: the configured one, else the one measured fastest for this
-    /// model, provider and thread count within a memory cap (the smallest within 3% of the best:
-    /// bigger batches only cost memory). Measured once per library and remembered.
-    fn tuned_batch_size(&self, encoders: &Encoders, layout: Layout, workers: &[ImageEncoder]) -> Result<usize> {
-        if let Some(batch) = self.options.encoder.batch_size {
-            return Ok(batch.max(1));
-        }
-        let Some(worker) = workers.first() else { return Ok(encoders.batch_size) };
-        let manifest = &self.model.manifest;
-        let key = format!(
-            "{}-{}-{}-{}x{}",
-            manifest.id,
-            encoders.precision,
-            encoders.provider.name(),
-            layout.workers,
-            layout.threads
-        );
-        let path = self.library.cache_dir().join("batch-sizes.json");
-        let mut known: std::collections::BTreeMap<String, usize> =
-            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        if let Some(batch) = known.get(&key) {
-            return Ok(*batch);
-        }
-        let candidates: &[usize] = if encoders.provider.is_gpu() { &[8, 16, 32, 64] } else { &[4, 8, 16] };
-        let item_bytes = worker.item_len() * std::mem::size_of::<f32>();
-        let mut rates = Vec::new();
-        for &batch in candidates.iter().filter(|b| **b * item_bytes <= MAX_BATCH_INPUT_BYTES) {
-            match crate::encoder::measure_rate(worker, batch, 2) {
-                Ok(rate) => rates.push((batch, rate)),
-                Err(EncoderError::OutOfMemory { .. }) => break,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        let best = rates.iter().map(|(_, r)| *r).fold(0.0, f64::max);
-        let chosen = rates.iter().find(|(_, r)| *r >= best * 0.97).map_or(encoders.batch_size, |(b, _)| *b);
-        tracing::info!("batch size {chosen} for {key} (images/s by batch: {rates:?})");
-        known.insert(key, chosen);
-        let saved = serde_json::to_vec_pretty(&known)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| crate::fsio::write_atomic(&path, &bytes));
-        if let Err(err) = saved {
-            tracing::warn!("cannot remember the batch size in {}: {err}", path.display());
-        }
-        Ok(chosen)
-    }
-
-    /// The indexing workers' vision sessions, made once and kept: a watcher indexes often.
-    fn worker_encoders(&self, encoders: &Encoders, layout: Layout) -> Result<Arc<Vec<ImageEncoder>>> {
-        let mut slot = lock(&self.workers);
-        if let Some((made_for, workers)) = slot.as_ref()
-            && *made_for == layout
-        {
-            return Ok(workers.clone());
-        }
-        let workers: Arc<Vec<ImageEncoder>> =
-            Arc::new((0..layout.workers).map(|_| encoders.image_encoder(layout.threads)).collect::<Result<_, _>>()?);
-        *slot = Some((layout, workers.clone()));
-        Ok(workers)
-    }
-
-    fn run_job(
-        &self,
-        control: &JobControl,
-        job: impl FnOnce(&IndexRun<'_>) -> Result<IndexSummary, IndexerError>,
-    ) -> Result<IndexSummary> {
-        let encoders = self.encoders()?;
-        let index = self.vector_index()?;
-        let layout = self.options.layout(encoders.provider);
-        tracing::info!(
-            "indexing with {} worker(s) x {} thread(s), {} decode thread(s), batch {}",
-            layout.workers,
-            layout.threads,
-            layout.decode_threads,
-            encoders.batch_size
-        );
-        let workers = self.worker_encoders(&encoders, layout)?;
-        let batch_size = self.tuned_batch_size(&encoders, layout, &workers)?;
-        let thumbs_dir = self.library.thumbs_dir();
-        let excludes = self.excludes()?;
-        let run = IndexRun {
-            catalog: &self.catalog,
-            index: &index,
-            encoders: workers.iter().map(|w| w as &(dyn crate::encoder::BatchEncoder + Sync)).collect(),
-            spec: &self.model.manifest.image,
-            model_id: &self.model.manifest.id,
-            batch_size,
-            decode_threads: layout.decode_threads,
-            limits: self.options.limits,
-            thumbs_dir: &thumbs_dir,
-            excludes: &excludes,
-            control,
-        };
-        Ok(job(&run)?)
-    }
-
-    /// Embeds a text query, through a cache of recent queries.
-    pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
-        if let Some(v) = lock(&self.text_cache).get(text) {
-            return Ok(v.clone());
-        }
-        let encoders = self.encoders()?;
-        let vector = encoders.text.embed(&[text])?.pop().ok_or(EncoderError::OutputShape {
-            role: "text",
-            got: 0,
-            count: 1,
-            dims: self.model.manifest.dims,
-        })?;
-        lock(&self.text_cache).put(text.to_string(), vector.clone());
-        Ok(vector)
-    }
-
-    /// Embeds an image file (indexed or not).
-    pub fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>> {
-        let prepared = crate::indexer::prepare(path, &self.model.manifest.image, self.options.limits, None);
-        self.embed_prepared(prepared, path)
-    }
-
-    /// Embeds an image given as bytes (dropped, pasted or uploaded; not stored anywhere).
-    pub fn embed_image_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>> {
-        let prepared =
-            crate::indexer::prepare_bytes(bytes.to_vec(), &self.model.manifest.image, self.options.limits, None);
-        self.embed_prepared(prepared, Path::new("(image)"))
-    }
-
-    /// Encodes one prepared query image; `label` names it in errors.
-    fn embed_prepared(&self, prepared: Result<crate::indexer::Prepared, String>, label: &Path) -> Result<Vec<f32>> {
-        let prepared = prepared.map_err(|reason| Error::QueryImage { path: label.into(), reason })?;
-        let encoders = self.encoders()?;
-        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
-        vectors.pop().ok_or_else(|| Error::QueryImage { path: label.into(), reason: "no embedding".into() })
-    }
-
-    /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
-    /// returns the best photos first. Photos used as query terms are left out of the results.
-    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        let dims = self.model.manifest.dims;
-        let mut combined = vec![0.0f32; dims];
-        let mut exclude = HashSet::new();
-        for term in &query.terms {
-            let vector = match &term.term {
-                Term::Text(text) => self.embed_text(text)?,
-                Term::ImageFile(path) => self.embed_image_file(path)?,
-                Term::Embedding(vector) if vector.len() == dims => vector.clone(),
-                Term::Embedding(vector) => {
-                    return Err(Error::Query(crate::query::QueryError::Dimensions {
-                        got: vector.len(),
-                        expected: dims,
-                    }));
-                }
-                Term::Photo(id) => {
-                    exclude.insert(*id);
-                    self.catalog().vector(*id, &self.model.manifest.id)?.ok_or(Error::UnknownPhoto(*id))?
-                }
-            };
-            for (c, v) in combined.iter_mut().zip(vector) {
-                *c += term.weight * v;
-            }
-        }
-        let combined = crate::encoder::normalized(combined);
-        let allowed = if query.filter.is_empty() {
-            None
-        } else {
-            let mut ids: HashSet<i64> = self.catalog().filter_ids(&query.filter)?.into_iter().collect();
-            ids.retain(|id| !exclude.contains(id));
-            Some(ids)
-        };
-        let index = self.vector_index()?;
-        let scored = lock(&index).search(&combined, query.limit + exclude.len(), allowed.as_ref())?;
-        let scored: Vec<_> = scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect();
-        let ids: Vec<i64> = scored.iter().map(|(id, _)| *id).collect();
-        let rows = self.catalog().hit_rows(&ids)?;
-        let thumbs = self.library.thumbs_dir();
-        Ok(scored
-            .into_iter()
-            .filter_map(|(id, score)| {
-                rows.get(&id).map(|row| SearchHit {
-                    id,
-                    path: row.path.clone(),
-                    score,
-                    taken_at: row.taken_at,
-                    thumbnail: row.content_hash.map(|h| crate::library::thumbnail_file(&thumbs, &h)),
-                })
-            })
-            .collect())
     }
 
     /// The photo id of an indexed file, if it is in the library.
     pub fn photo_id(&self, path: &Path) -> Result<Option<i64>> {
         let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        Ok(self.catalog().photo_id_by_path(&resolved)?)
+        Ok(self.reader().photo_id_by_path(&resolved)?)
     }
 
     /// What the catalog knows of one photo, for a preview; `None` when it is not in the library.
     pub fn photo_details(&self, photo_id: i64) -> Result<Option<crate::api::PhotoRecord>> {
-        let found = self.catalog().photo(photo_id)?;
+        let found = self.reader().photo(photo_id)?;
         Ok(found.map(|(record, hash)| crate::api::PhotoRecord { thumbnail: self.stored_thumbnail(hash), ..record }))
     }
 
     /// The stored thumbnail of a photo, if it has one.
     pub fn thumbnail_path(&self, photo_id: i64) -> Result<Option<PathBuf>> {
-        let hash = self.catalog().content_hash(photo_id)?;
+        let hash = self.reader().content_hash(photo_id)?;
         Ok(self.stored_thumbnail(hash))
     }
 
@@ -648,13 +443,13 @@ impl Engine {
     }
 
     pub fn failures(&self) -> Result<Vec<crate::api::FailedPhoto>> {
-        Ok(self.catalog().failures()?)
+        Ok(self.reader().failures()?)
     }
 
     /// Counts, model state, the provider in use (loading the encoders to know it), index size.
     pub fn status(&self) -> Result<Status> {
         let (photos, folders) = {
-            let catalog = self.catalog();
+            let catalog = self.reader();
             (catalog.counts()?, catalog.folders()?.into_iter().map(|f| f.path).collect())
         };
         let manifest = &self.model.manifest;
@@ -668,7 +463,13 @@ impl Engine {
             }
         };
         let index_path = self.library.index_path(&manifest.id);
-        let vectors = self.catalog().vector_count(&manifest.id)?;
+        // The index's own count once it is loaded and caught up: counting a million catalog rows
+        // several times a second is what status must not do.
+        let loaded = lock(&self.index).clone().filter(|i| i.is_ready());
+        let vectors = match loaded {
+            Some(index) => index.len() as u64,
+            None => self.reader().vector_count(&manifest.id)?,
+        };
         Ok(Status {
             library: self.library.root().to_path_buf(),
             photos,

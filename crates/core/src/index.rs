@@ -1,11 +1,19 @@
 //! The vector index (usearch HNSW, cosine): a cache of the catalog's vectors for one model,
-//! keyed by photo id. Saved atomically with a header that records what it matches; opened only
-//! when that header agrees with the catalog, otherwise rebuilt from the catalog.
+//! keyed by photo id. Its file records the position in the catalog's change log that it holds;
+//! opening it replays only the newer changes, and rebuilds from the catalog (in parallel) only
+//! when the file is missing, damaged, or older than the log reaches back.
+//!
+//! Locking: searches and saves share a read lock (a save never blocks a search); adds and
+//! removes take the write lock one vector at a time; a bulk load adds in parallel under the read
+//! lock once capacity is reserved (usearch supports concurrent adds and searches then).
 
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -63,32 +71,52 @@ struct Header {
     dims: usize,
     quantization: Quantization,
     count: u64,
-    generation: i64,
+    /// The catalog's change-log position the file holds.
+    log_position: i64,
     file_bytes: u64,
     blake3: String,
 }
 
-/// Why an index was rebuilt instead of loaded.
+/// How an index came to match the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenOutcome {
-    Loaded,
+    /// Loaded from its file, then `replayed` newer changes from the catalog's log.
+    Loaded { replayed: usize },
+    /// Rebuilt from the catalog, and why.
     Rebuilt(String),
 }
 
-pub struct VectorIndex {
-    inner: Index,
-    path: PathBuf,
-    model_id: String,
-    dims: usize,
-    quantization: Quantization,
-}
+/// A save is due after this many changes ...
+const SAVE_AFTER_CHANGES: u64 = 20_000;
+/// ... or this long after the first unsaved change: a crash then costs a short replay, and a
+/// large index is not rewritten every minute.
+const SAVE_AFTER: Duration = Duration::from_secs(600);
+/// Vectors read from the catalog per parallel add during a rebuild.
+const REBUILD_CHUNK: usize = 8192;
 
 /// A photo id and its cosine similarity to the query.
 pub type Scored = (i64, f32);
 
+pub struct VectorIndex {
+    inner: RwLock<Index>,
+    /// `expansion_search` is index-wide: one search at a time sets it and searches.
+    search_gate: Mutex<()>,
+    path: PathBuf,
+    model_id: String,
+    dims: usize,
+    quantization: Quantization,
+    /// The change-log position the file on disk holds, or why it holds nothing usable.
+    saved_position: Mutex<Result<i64, String>>,
+    /// Changes applied since the last save, and since when.
+    unsaved: AtomicU64,
+    unsaved_since: Mutex<Option<Instant>>,
+    /// False while a replay or rebuild fills the index in the background.
+    ready: (Mutex<bool>, Condvar),
+}
+
 impl VectorIndex {
-    /// Opens the index for `model_id`, or rebuilds it from the catalog when it is missing,
-    /// stale (another generation or count), made for another model or settings, or corrupt.
+    /// Opens the index for `model_id` and brings it up to date with the catalog: the file plus
+    /// the newer changes, or a rebuild when the file cannot be used.
     pub fn open(
         path: &Path,
         model_id: &str,
@@ -96,45 +124,35 @@ impl VectorIndex {
         quantization: Quantization,
         catalog: &Catalog,
     ) -> Result<(Self, OpenOutcome), IndexError> {
-        let mut index = Self::empty(path, model_id, dims, quantization)?;
-        let expected_count = catalog.vector_count(model_id)?;
-        let generation = catalog.generation()?;
-        match index.try_load(expected_count, generation) {
-            Ok(()) => Ok((index, OpenOutcome::Loaded)),
-            Err(reason) => {
-                tracing::info!("rebuilding vector index {} from the catalog: {reason}", path.display());
-                index = Self::empty(path, model_id, dims, quantization)?;
-                index.reserve(expected_count as usize)?;
-                let mut failure = None;
-                catalog.for_each_vector(model_id, |id, vector| {
-                    if failure.is_none() {
-                        failure = index.add(id, vector).err();
-                    }
-                })?;
-                if let Some(err) = failure {
-                    return Err(err);
-                }
-                Ok((index, OpenOutcome::Rebuilt(reason)))
-            }
+        let index = Self::load(path, model_id, dims, quantization)?;
+        let outcome = index.catch_up(catalog)?;
+        Ok((index, outcome))
+    }
+
+    /// Loads the file when its header agrees with this model and settings and its checksum
+    /// holds; otherwise an empty index. Not ready until [`VectorIndex::catch_up`] has run.
+    pub fn load(path: &Path, model_id: &str, dims: usize, quantization: Quantization) -> Result<Self, IndexError> {
+        let index = Self::empty(path, model_id, dims, quantization)?;
+        let loaded = index.try_load();
+        if let Err(reason) = &loaded {
+            tracing::info!("vector index {} not loaded: {reason}", path.display());
         }
+        *lock(&index.saved_position) = loaded;
+        Ok(index)
     }
 
     fn empty(path: &Path, model_id: &str, dims: usize, quantization: Quantization) -> Result<Self, IndexError> {
-        let options = IndexOptions {
-            dimensions: dims,
-            metric: MetricKind::Cos,
-            quantization: quantization.scalar(),
-            connectivity: 0,
-            expansion_add: 0,
-            expansion_search: 0,
-            multi: false,
-        };
         Ok(VectorIndex {
-            inner: Index::new(&options)?,
+            inner: RwLock::new(new_native(dims, quantization)?),
+            search_gate: Mutex::new(()),
             path: path.to_path_buf(),
             model_id: model_id.to_string(),
             dims,
             quantization,
+            saved_position: Mutex::new(Err("not loaded".into())),
+            unsaved: AtomicU64::new(0),
+            unsaved_since: Mutex::new(None),
+            ready: (Mutex::new(false), Condvar::new()),
         })
     }
 
@@ -142,7 +160,16 @@ impl VectorIndex {
         self.path.with_extension("json")
     }
 
-    fn try_load(&mut self, expected_count: u64, generation: i64) -> Result<(), String> {
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads the file; returns the log position it holds.
+    fn try_load(&self) -> Result<i64, String> {
         let bytes = fs::read(self.header_path()).map_err(|e| format!("no header ({e})"))?;
         let header: Header = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable header ({e})"))?;
         if header.model_id != self.model_id || header.dims != self.dims || header.quantization != self.quantization {
@@ -151,63 +178,117 @@ impl VectorIndex {
                 header.model_id, header.dims, header.quantization, self.model_id, self.dims, self.quantization
             ));
         }
-        if header.generation != generation || header.count != expected_count {
-            return Err(format!(
-                "stale: generation {} with {} vectors, catalog has generation {generation} with {expected_count}",
-                header.generation, header.count
-            ));
-        }
         // The checksum guards the native loader against a damaged file.
-        let file = fs::read(&self.path).map_err(|e| format!("unreadable index file ({e})"))?;
-        if file.len() as u64 != header.file_bytes || blake3::hash(&file).to_hex().as_str() != header.blake3 {
+        let (file_bytes, checksum) = file_checksum(&self.path).map_err(|e| format!("unreadable index file ({e})"))?;
+        if file_bytes != header.file_bytes || checksum != header.blake3 {
             return Err("index file does not match its checksum".into());
         }
-        self.inner.load_from_buffer(&file).map_err(|e| format!("cannot load ({})", e.what()))?;
-        if self.inner.size() as u64 != expected_count || self.inner.dimensions() != self.dims {
+        let path = self.path.to_str().ok_or("index path is not UTF-8")?;
+        let inner = self.write();
+        inner.load(path).map_err(|e| format!("cannot load ({})", e.what()))?;
+        if inner.size() as u64 != header.count || inner.dimensions() != self.dims {
             return Err("loaded index disagrees with its header".into());
         }
+        Ok(header.log_position)
+    }
+
+    /// Brings a loaded index up to date: replays the catalog's changes newer than the file, or
+    /// rebuilds when the file was not usable, the log no longer reaches back to it, or the
+    /// result disagrees with the catalog's count. Marks the index ready.
+    pub fn catch_up(&self, catalog: &Catalog) -> Result<OpenOutcome, IndexError> {
+        let result = self.catch_up_inner(catalog);
+        self.set_ready();
+        result
+    }
+
+    fn catch_up_inner(&self, catalog: &Catalog) -> Result<OpenOutcome, IndexError> {
+        let saved = lock(&self.saved_position).clone();
+        let reason = match saved {
+            Err(reason) => reason,
+            Ok(position) => match catalog.vector_changes(&self.model_id, position)? {
+                None => format!("the change log no longer reaches back to position {position}"),
+                Some(delta) => {
+                    let replayed = delta.changes.len();
+                    for (id, vector) in &delta.changes {
+                        match vector {
+                            Some(v) => self.add(*id, v)?,
+                            None => self.remove(*id)?,
+                        }
+                    }
+                    let expected = catalog.vector_count(&self.model_id)?;
+                    if self.len() as u64 == expected {
+                        if replayed > 0 {
+                            tracing::info!("vector index {}: replayed {replayed} change(s)", self.path.display());
+                        }
+                        return Ok(OpenOutcome::Loaded { replayed });
+                    }
+                    format!("{} vectors after replay, the catalog has {expected}", self.len())
+                }
+            },
+        };
+        tracing::info!("rebuilding vector index {} from the catalog: {reason}", self.path.display());
+        self.rebuild(catalog)?;
+        Ok(OpenOutcome::Rebuilt(reason))
+    }
+
+    /// Replaces the contents with every vector of the catalog, added in parallel.
+    fn rebuild(&self, catalog: &Catalog) -> Result<(), IndexError> {
+        *self.write() = new_native(self.dims, self.quantization)?;
+        *lock(&self.saved_position) = Err("rebuilt since".into());
+        let expected = catalog.vector_count(&self.model_id)? as usize;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.write().reserve_capacity_and_threads(expected.max(64), threads + SEARCH_THREADS)?;
+        let mut keys = Vec::with_capacity(REBUILD_CHUNK);
+        let mut vectors = Vec::with_capacity(REBUILD_CHUNK * self.dims);
+        let mut failure = None;
+        catalog.for_each_vector(&self.model_id, |id, vector| {
+            if failure.is_some() || vector.len() != self.dims {
+                return;
+            }
+            keys.push(id);
+            vectors.extend_from_slice(vector);
+            if keys.len() == REBUILD_CHUNK {
+                failure = self.add_parallel(&keys, &vectors, threads).err();
+                keys.clear();
+                vectors.clear();
+            }
+        })?;
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        self.add_parallel(&keys, &vectors, threads)?;
+        // Everything since the last save is unsaved now.
+        self.note_changes(self.len() as u64);
         Ok(())
     }
 
-    fn reserve(&self, extra: usize) -> Result<(), IndexError> {
-        let needed = self.inner.size() + extra;
-        if needed > self.inner.capacity() {
-            self.inner.reserve(needed.max(self.inner.capacity() * 2).max(64))?;
+    /// Adds new keys on `threads` threads; capacity is reserved first (under the write lock),
+    /// then adds share the read lock with searches.
+    fn add_parallel(&self, keys: &[i64], vectors: &[f32], threads: usize) -> Result<(), IndexError> {
+        if keys.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Adds or replaces the vector of a photo.
-    pub fn add(&mut self, id: i64, vector: &[f32]) -> Result<(), IndexError> {
-        if vector.len() != self.dims {
-            return Err(IndexError::Dims { got: vector.len(), expected: self.dims });
+        {
+            let inner = self.write();
+            let needed = inner.size() + keys.len();
+            if needed > inner.capacity() {
+                inner.reserve_capacity_and_threads(needed.max(inner.capacity() * 2), threads + SEARCH_THREADS)?;
+            }
         }
-        let key = id as u64;
-        if self.inner.contains(key) {
-            self.inner.remove(key)?;
-        }
-        self.reserve(1)?;
-        self.inner.add(key, vector)?;
-        Ok(())
-    }
-
-    /// Adds vectors for new, consecutive ids `first_id..` on `threads` threads (bulk loads).
-    pub fn add_new_batch(&mut self, first_id: i64, vectors: &[f32], threads: usize) -> Result<(), IndexError> {
-        let count = vectors.len() / self.dims;
-        self.inner.reserve_capacity_and_threads(self.inner.size() + count, threads.max(1))?;
+        let inner = self.read();
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let failure = std::sync::Mutex::new(None);
+        let failure = Mutex::new(None);
         std::thread::scope(|scope| {
             for _ in 0..threads.max(1) {
                 scope.spawn(|| {
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= count {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= keys.len() {
                             break;
                         }
                         let vector = &vectors[i * self.dims..(i + 1) * self.dims];
-                        if let Err(err) = self.inner.add((first_id + i as i64) as u64, vector) {
-                            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                        if let Err(err) = inner.add(keys[i] as u64, vector) {
+                            *lock(&failure) = Some(err);
                             break;
                         }
                     }
@@ -220,19 +301,79 @@ impl VectorIndex {
         }
     }
 
+    fn set_ready(&self) {
+        let (flag, cvar) = &self.ready;
+        *lock(flag) = true;
+        cvar.notify_all();
+    }
+
+    /// Whether the index holds everything the catalog held when it was opened (a background
+    /// replay or rebuild has finished). Searches before that answer from what it has.
+    pub fn is_ready(&self) -> bool {
+        *lock(&self.ready.0)
+    }
+
+    /// Waits for a background replay or rebuild to finish (writers must not race it).
+    pub fn wait_ready(&self) {
+        let (flag, cvar) = &self.ready;
+        let mut ready = lock(flag);
+        while !*ready {
+            ready = cvar.wait(ready).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn note_changes(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.unsaved.fetch_add(n, Ordering::Relaxed);
+        lock(&self.unsaved_since).get_or_insert_with(Instant::now);
+    }
+
+    /// Adds or replaces the vector of a photo.
+    pub fn add(&self, id: i64, vector: &[f32]) -> Result<(), IndexError> {
+        if vector.len() != self.dims {
+            return Err(IndexError::Dims { got: vector.len(), expected: self.dims });
+        }
+        let key = id as u64;
+        let inner = self.write();
+        if inner.contains(key) {
+            inner.remove(key)?;
+        }
+        let needed = inner.size() + 1;
+        if needed > inner.capacity() {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            inner.reserve_capacity_and_threads(needed.max(inner.capacity() * 2).max(64), threads + SEARCH_THREADS)?;
+        }
+        inner.add(key, vector)?;
+        drop(inner);
+        self.note_changes(1);
+        Ok(())
+    }
+
+    /// Adds vectors for new, consecutive ids `first_id..` on `threads` threads (bulk loads).
+    pub fn add_new_batch(&self, first_id: i64, vectors: &[f32], threads: usize) -> Result<(), IndexError> {
+        let count = vectors.len() / self.dims;
+        let keys: Vec<i64> = (0..count as i64).map(|i| first_id + i).collect();
+        self.add_parallel(&keys, &vectors[..count * self.dims], threads)?;
+        self.note_changes(count as u64);
+        Ok(())
+    }
+
     /// A stored vector (as the index keeps it, e.g. rounded to f16).
     pub fn get(&self, id: i64) -> Option<Vec<f32>> {
         let mut buffer = vec![0.0f32; self.dims];
-        matches!(self.inner.get(id as u64, &mut buffer), Ok(1)).then_some(buffer)
+        matches!(self.read().get(id as u64, &mut buffer), Ok(1)).then_some(buffer)
     }
 
-    pub fn remove(&mut self, id: i64) -> Result<(), IndexError> {
-        self.inner.remove(id as u64)?;
+    pub fn remove(&self, id: i64) -> Result<(), IndexError> {
+        let removed = self.write().remove(id as u64)?;
+        self.note_changes(removed as u64);
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.inner.size()
+        self.read().size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -240,7 +381,7 @@ impl VectorIndex {
     }
 
     pub fn contains(&self, id: i64) -> bool {
-        self.inner.contains(id as u64)
+        self.read().contains(id as u64)
     }
 
     /// The `k` nearest photos, best first, optionally only among `allowed` ids.
@@ -248,41 +389,125 @@ impl VectorIndex {
         if query.len() != self.dims {
             return Err(IndexError::Dims { got: query.len(), expected: self.dims });
         }
-        if k == 0 || self.is_empty() {
+        let inner = self.read();
+        let size = inner.size();
+        if k == 0 || size == 0 {
             return Ok(Vec::new());
         }
-        let k = k.min(self.len());
+        let k = k.min(size);
+        let _gate = lock(&self.search_gate);
         // A wide beam keeps recall near exact for the result counts a person looks at.
-        self.inner.change_expansion_search((k * 2).max(128));
+        inner.change_expansion_search((k * 2).max(128));
         let matches = match allowed {
-            Some(allowed) => self.inner.filtered_search(query, k, |key| allowed.contains(&(key as i64)))?,
-            None => self.inner.search(query, k)?,
+            Some(allowed) => inner.filtered_search(query, k, |key| allowed.contains(&(key as i64)))?,
+            None => inner.search(query, k)?,
         };
         Ok(matches.keys.iter().zip(&matches.distances).map(|(key, d)| (*key as i64, 1.0 - d)).collect())
     }
 
-    /// Saves atomically (temp file, fsync, rename), then the header that vouches for it.
-    pub fn save(&self, generation: i64) -> Result<(), IndexError> {
+    /// Whether enough has changed since the last save (or for long enough) to save now.
+    pub fn needs_save(&self) -> bool {
+        let unsaved = self.unsaved.load(Ordering::Relaxed);
+        let since = *lock(&self.unsaved_since);
+        unsaved >= SAVE_AFTER_CHANGES || (unsaved > 0 && since.is_some_and(|t| t.elapsed() >= SAVE_AFTER))
+    }
+
+    /// Whether anything changed since the last save.
+    pub fn has_unsaved_changes(&self) -> bool {
+        self.unsaved.load(Ordering::Relaxed) > 0 || lock(&self.saved_position).is_err()
+    }
+
+    /// Saves atomically (temp file, fsync, rename), then the header that vouches for it, as
+    /// holding the change-log position `log_position`. Shares the read lock with searches:
+    /// only writers wait.
+    pub fn save(&self, log_position: i64) -> Result<(), IndexError> {
         let write_err = |source| IndexError::Write { path: self.path.clone(), source };
-        let mut buffer = vec![0u8; self.inner.serialized_length()];
-        self.inner.save_to_buffer(&mut buffer)?;
-        crate::fsio::write_atomic(&self.path, &buffer).map_err(write_err)?;
-        let header = Header {
-            model_id: self.model_id.clone(),
-            dims: self.dims,
-            quantization: self.quantization,
-            count: self.len() as u64,
-            generation,
-            file_bytes: buffer.len() as u64,
-            blake3: blake3::hash(&buffer).to_hex().to_string(),
+        let tmp = crate::fsio::temp_sibling(&self.path);
+        let tmp_str = tmp.to_str().ok_or_else(|| IndexError::Path(tmp.clone()))?;
+        let (count, saved_changes) = {
+            let inner = self.read();
+            let saved_changes = self.unsaved.load(Ordering::Relaxed);
+            if let Err(err) = inner.save(tmp_str) {
+                drop(inner);
+                remove_quietly(&tmp);
+                // usearch reports a full disk as a message; say what it is where we can tell.
+                return Err(IndexError::Write {
+                    path: self.path.clone(),
+                    source: io::Error::other(err.what().to_string()),
+                });
+            }
+            (inner.size() as u64, saved_changes)
         };
-        let json = serde_json::to_vec_pretty(&header).map_err(|e| write_err(io::Error::other(e)))?;
-        crate::fsio::write_atomic(&self.header_path(), &json).map_err(write_err)
+        let finish = || -> io::Result<()> {
+            let (file_bytes, blake3) = file_checksum(&tmp)?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            crate::fsio::sync_parent(&self.path)?;
+            let header = Header {
+                model_id: self.model_id.clone(),
+                dims: self.dims,
+                quantization: self.quantization,
+                count,
+                log_position,
+                file_bytes,
+                blake3,
+            };
+            let json = serde_json::to_vec_pretty(&header).map_err(io::Error::other)?;
+            crate::fsio::write_atomic(&self.header_path(), &json)
+        };
+        if let Err(err) = finish() {
+            remove_quietly(&tmp);
+            return Err(write_err(err));
+        }
+        self.unsaved.fetch_sub(saved_changes.min(self.unsaved.load(Ordering::Relaxed)), Ordering::Relaxed);
+        if self.unsaved.load(Ordering::Relaxed) == 0 {
+            *lock(&self.unsaved_since) = None;
+        }
+        *lock(&self.saved_position) = Ok(log_position);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+}
+
+/// Searching threads the native index keeps contexts for, beside the adding ones.
+const SEARCH_THREADS: usize = 4;
+
+fn new_native(dims: usize, quantization: Quantization) -> Result<Index, IndexError> {
+    let options = IndexOptions {
+        dimensions: dims,
+        metric: MetricKind::Cos,
+        quantization: quantization.scalar(),
+        connectivity: 0,
+        expansion_add: 0,
+        expansion_search: 0,
+        multi: false,
+    };
+    Ok(Index::new(&options)?)
+}
+
+/// Size and BLAKE3 of a file, read in a stream (an index file can be a gigabyte).
+fn file_checksum(path: &Path) -> io::Result<(u64, String)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = fs::File::open(path)?;
+    let bytes = io::copy(&mut file, &mut hasher)?;
+    Ok((bytes, hasher.finalize().to_hex().to_string()))
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(err) = fs::remove_file(path) {
+        tracing::debug!("cannot remove {}: {err}", path.display());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -315,11 +540,11 @@ mod tests {
         let path = dir.path().join("m.usearch");
         let (index, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
         assert!(matches!(outcome, OpenOutcome::Rebuilt(_)));
-        index.save(catalog.generation().unwrap()).unwrap();
+        index.save(catalog.last_change().unwrap()).unwrap();
         let before = index.search(&[1.0, 0.1, 0.0], 3, None).unwrap();
 
         let (_, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
-        assert_eq!(outcome, OpenOutcome::Loaded);
+        assert_eq!(outcome, OpenOutcome::Loaded { replayed: 0 });
 
         let mut bytes = fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
@@ -331,12 +556,55 @@ mod tests {
     }
 
     #[test]
+    fn reopening_after_unsaved_changes_replays_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_with_vectors(dir.path(), &[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.7, 0.7, 0.0]]);
+        let path = dir.path().join("m.usearch");
+        let (index, _) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
+        index.save(catalog.last_change().unwrap()).unwrap();
+        // After the save: one photo added, one removed (a crash before the next save).
+        let folder = catalog.folders().unwrap()[0].id;
+        let added = catalog
+            .write_batch(
+                "m",
+                &[Outcome::Indexed {
+                    file: FileFacts { folder_id: folder, path: "/p/new.jpg".into(), size: 1, mtime_ns: 1 },
+                    content_hash: [0; 32],
+                    meta: PhotoMeta::default(),
+                    vector: vec![0.0, 0.0, 1.0],
+                }],
+            )
+            .unwrap()[0];
+        catalog.delete_photos(&[1]).unwrap();
+        drop(index);
+
+        let (index, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
+        assert_eq!(outcome, OpenOutcome::Loaded { replayed: 2 });
+        assert!(index.contains(added) && !index.contains(1));
+        assert_eq!(index.search(&[0.0, 0.0, 1.0], 1, None).unwrap()[0].0, added);
+        assert!(index.has_unsaved_changes());
+    }
+
+    #[test]
+    fn an_index_older_than_the_change_log_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog_with_vectors(dir.path(), &[[1.0, 0.0, 0.0]]);
+        let path = dir.path().join("m.usearch");
+        let (index, _) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
+        index.save(0).unwrap();
+        catalog.prune_changes("m", catalog.last_change().unwrap()).unwrap();
+        let (index, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
+        assert!(matches!(outcome, OpenOutcome::Rebuilt(ref r) if r.contains("no longer reaches")), "{outcome:?}");
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
     fn index_of_another_model_is_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = catalog_with_vectors(dir.path(), &[[1.0, 0.0, 0.0]]);
         let path = dir.path().join("m.usearch");
         let (index, _) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
-        index.save(catalog.generation().unwrap()).unwrap();
+        index.save(catalog.last_change().unwrap()).unwrap();
         let (index, outcome) = VectorIndex::open(&path, "other", 3, Quantization::F16, &catalog).unwrap();
         assert!(matches!(outcome, OpenOutcome::Rebuilt(ref r) if r.contains("made for m")), "{outcome:?}");
         assert!(index.is_empty(), "vectors of model m must not appear under another model");

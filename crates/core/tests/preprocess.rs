@@ -4,8 +4,8 @@
 mod util;
 
 use photo_search_core::decode::{DecodeLimits, clip_tensor, decode};
-use photo_search_core::indexer::prepare;
 use photo_search_core::models::ImageSpec;
+use photo_search_core::prepare::prepare;
 
 /// Pixel values differ slightly between JPEG decoders (IDCT rounding, chroma upsampling) and
 /// resize implementations. In normalized units one 8-bit level is about 0.015: we allow a mean

@@ -170,6 +170,7 @@ impl IntoResponse for ApiFailure {
             ErrorKind::ModelMissing | ErrorKind::ModelInvalid | ErrorKind::RuntimeMissing => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ErrorKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(self.0)).into_response()

@@ -29,11 +29,16 @@ struct Server {
 
 /// Indexes two red and one blue photo, then serves them bound to `bind`.
 fn start(bind: &str, token: Option<&str>) -> Server {
+    start_with(bind, token, &[("red1.jpg", [220, 20, 20]), ("red2.jpg", [200, 30, 30]), ("blue.jpg", [20, 30, 220])])
+}
+
+/// Indexes these photos (name, colour), then serves them bound to `bind`.
+fn start_with(bind: &str, token: Option<&str>, photo_list: &[(&str, [u8; 3])]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let photos = dir.path().join("photos");
-    write_photo(&photos.join("red1.jpg"), [220, 20, 20]);
-    write_photo(&photos.join("red2.jpg"), [200, 30, 30]);
-    write_photo(&photos.join("blue.jpg"), [20, 30, 220]);
+    for (name, rgb) in photo_list {
+        write_photo(&photos.join(name), *rgb);
+    }
     let ui = dir.path().join("ui");
     std::fs::create_dir_all(&ui).unwrap();
     std::fs::write(ui.join("index.html"), "<!doctype html><title>Photo Search</title>").unwrap();
@@ -46,7 +51,7 @@ fn start(bind: &str, token: Option<&str>) -> Server {
     // Adding a folder starts indexing and watching it: wait for the three photos.
     service.add_folder(photos.to_str().unwrap()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while service.status().unwrap().photos.indexed < 3 {
+    while service.status().unwrap().photos.indexed < photo_list.len() as u64 {
         assert!(Instant::now() < deadline, "indexing did not finish");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -99,6 +104,40 @@ fn search_body(term: serde_json::Value) -> serde_json::Value {
 fn search(base: &str, text: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let body = search_body(serde_json::json!({"kind": "text", "text": text, "weight": 1.0}));
     post_json(&format!("{base}/api/search"), &body, headers)
+}
+
+#[test]
+fn results_come_page_after_page_in_order_without_repeats() {
+    let names: Vec<String> = (0..60).map(|i| format!("p{i:02}.jpg")).collect();
+    let photos: Vec<(&str, [u8; 3])> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), [(40 + i * 3) as u8, (200 - i * 2) as u8, (i * 4) as u8]))
+        .collect();
+    let server = start_with("127.0.0.1:0", None, &photos);
+    let mut seen = std::collections::HashSet::new();
+    let mut scores = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut body = search_body(serde_json::json!({"kind": "text", "text": "red", "weight": 1.0}));
+        body["limit"] = 7.into();
+        body["offset"] = offset.into();
+        let (status, page) = post_json(&format!("{}/api/search", server.base), &body, &[]);
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["offset"], offset, "{page}");
+        let hits = page["hits"].as_array().unwrap();
+        for hit in hits {
+            assert!(seen.insert(hit["id"].as_i64().unwrap()), "photo repeated on a later page: {hit}");
+            scores.push(hit["score"].as_f64().unwrap());
+        }
+        offset += hits.len();
+        if !page["more"].as_bool().unwrap() {
+            break;
+        }
+        assert_eq!(hits.len(), 7, "a page before the last is full");
+    }
+    assert_eq!(seen.len(), 60, "every photo on some page");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first across pages: {scores:?}");
 }
 
 #[test]

@@ -6,13 +6,18 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// A search: weighted terms (text, library photos, uploaded or dropped images; negative weights
-/// move away from a term), filters, and how many results.
+/// move away from a term), filters, and one page of results: `limit` results from `offset`.
+/// Later pages of the same query continue the ranking the first page started (no repeats).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SearchRequest {
     pub terms: Vec<QueryTerm>,
     #[serde(default)]
     pub filters: Filters,
+    /// Results in this page (at most 1,000).
     pub limit: u32,
+    /// Results to skip: 0 for the first page, then the number of results already shown.
+    #[serde(default)]
+    pub offset: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -51,6 +56,10 @@ pub struct Filters {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
+    /// The position of the first hit in the whole ranking (the request's offset).
+    pub offset: u32,
+    /// More results follow this page.
+    pub more: bool,
     pub took_ms: f64,
 }
 
@@ -241,6 +250,7 @@ pub enum ErrorKind {
     BadRequest,
     NotFound,
     Offline,
+    DiskFull,
     Unauthorized,
     Internal,
 }
@@ -278,6 +288,7 @@ impl From<photo_search_core::Error> for ApiError {
             K::BadRequest => ErrorKind::BadRequest,
             K::NotFound => ErrorKind::NotFound,
             K::Offline => ErrorKind::Offline,
+            K::DiskFull => ErrorKind::DiskFull,
             K::Internal => ErrorKind::Internal,
         };
         // The whole chain: the outer message alone often hides the cause ("cannot open ...").

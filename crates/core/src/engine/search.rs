@@ -1,0 +1,119 @@
+//! Search: query embeddings (text through a cache, image files, dropped images, library
+//! photos), combined and looked up in the vector index, then filled in from the read connection.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::{Engine, Error, Result, lock};
+use crate::api::SearchHit;
+use crate::encoder::EncoderError;
+use crate::query::{SearchQuery, Term};
+
+impl Engine {
+    /// Embeds a text query, through a cache of recent queries.
+    pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
+        if let Some(v) = lock(&self.text_cache).get(text) {
+            return Ok(v.clone());
+        }
+        let encoders = self.encoders()?;
+        let vector = encoders.text.embed(&[text])?.pop().ok_or(EncoderError::OutputShape {
+            role: "text",
+            got: 0,
+            count: 1,
+            dims: self.model.manifest.dims,
+        })?;
+        lock(&self.text_cache).put(text.to_string(), vector.clone());
+        Ok(vector)
+    }
+
+    /// Embeds an image file (indexed or not).
+    pub fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>> {
+        let prepared = crate::prepare::prepare(path, &self.model.manifest.image, self.options.limits, None);
+        self.embed_prepared(prepared, path)
+    }
+
+    /// Embeds an image given as bytes (dropped, pasted or uploaded; not stored anywhere).
+    pub fn embed_image_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>> {
+        let prepared =
+            crate::prepare::prepare_bytes(bytes.to_vec(), &self.model.manifest.image, self.options.limits, None);
+        self.embed_prepared(prepared, Path::new("(image)"))
+    }
+
+    /// Encodes one prepared query image; `label` names it in errors.
+    fn embed_prepared(
+        &self,
+        prepared: Result<crate::prepare::Prepared, crate::prepare::PrepareError>,
+        label: &Path,
+    ) -> Result<Vec<f32>> {
+        let prepared = prepared.map_err(|err| Error::QueryImage { path: label.into(), reason: err.reason() })?;
+        let encoders = self.encoders()?;
+        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
+        vectors.pop().ok_or_else(|| Error::QueryImage { path: label.into(), reason: "no embedding".into() })
+    }
+
+    /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
+    /// returns the best photos first. Photos used as query terms are left out of the results.
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        let ranked = self.search_ranked(query)?;
+        self.hits(&ranked)
+    }
+
+    /// [`Engine::search`] as photo ids and scores only, best first: what a page of results is
+    /// cut from.
+    pub fn search_ranked(&self, query: &SearchQuery) -> Result<Vec<(i64, f32)>> {
+        let dims = self.model.manifest.dims;
+        let mut combined = vec![0.0f32; dims];
+        let mut exclude = HashSet::new();
+        for term in &query.terms {
+            let vector = match &term.term {
+                Term::Text(text) => self.embed_text(text)?,
+                Term::ImageFile(path) => self.embed_image_file(path)?,
+                Term::Embedding(vector) if vector.len() == dims => vector.clone(),
+                Term::Embedding(vector) => {
+                    return Err(Error::Query(crate::query::QueryError::Dimensions {
+                        got: vector.len(),
+                        expected: dims,
+                    }));
+                }
+                Term::Photo(id) => {
+                    exclude.insert(*id);
+                    self.reader().vector(*id, &self.model.manifest.id)?.ok_or(Error::UnknownPhoto(*id))?
+                }
+            };
+            for (c, v) in combined.iter_mut().zip(vector) {
+                *c += term.weight * v;
+            }
+        }
+        let combined = crate::encoder::normalized(combined);
+        let allowed = if query.filter.is_empty() {
+            None
+        } else {
+            let mut ids: HashSet<i64> = self.reader().filter_ids(&query.filter)?.into_iter().collect();
+            ids.retain(|id| !exclude.contains(id));
+            Some(ids)
+        };
+        let index = self.vector_index()?;
+        let scored = index.search(&combined, query.limit + exclude.len(), allowed.as_ref())?;
+        Ok(scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect())
+    }
+
+    /// What results show of these photos, in one query, in the given order; photos no longer
+    /// in the catalog are left out.
+    pub fn hits(&self, ranked: &[(i64, f32)]) -> Result<Vec<SearchHit>> {
+        let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+        let rows = self.reader().hit_rows(&ids)?;
+        let thumbs = self.library.thumbs_dir();
+        Ok(ranked
+            .iter()
+            .filter_map(|&(id, score)| {
+                rows.get(&id).map(|row| SearchHit {
+                    id,
+                    path: row.path.clone(),
+                    score,
+                    taken_at: row.taken_at,
+                    thumbnail: row.content_hash.map(|h| crate::library::thumbnail_file(&thumbs, &h)),
+                })
+            })
+            .collect())
+    }
+}

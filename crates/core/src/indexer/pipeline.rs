@@ -1,0 +1,176 @@
+//! The indexing pipeline: decoders (optional) feed workers that gather a batch and encode it
+//! on their own session; this thread writes each batch in one transaction. Channels are
+//! bounded, so memory stays bounded whatever the folder size.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{IndexRun, IndexerError, Tracker, Work, facts};
+use crate::api::{IndexSummary, Progress};
+use crate::catalog::{FileFailure, Outcome};
+use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
+use crate::prepare::{PrepareError, Prepared, prepare_with_time_limit};
+use crate::scan::ScannedFile;
+
+impl IndexRun<'_> {
+    fn prepare_guarded(&self, file: &ScannedFile) -> Result<Prepared, PrepareError> {
+        prepare_with_time_limit(&file.path, self.spec, self.limits, self.thumbs_dir)
+    }
+
+    pub(super) fn encode_all(
+        &self,
+        work: &[Work],
+        summary: &mut IndexSummary,
+        tracker: &mut Tracker,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), IndexerError> {
+        if work.is_empty() {
+            return Ok(());
+        }
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let batch = self.batch_size.max(1);
+        let take = || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            (i < work.len()).then_some(i)
+        };
+        std::thread::scope(|scope| {
+            let (done_tx, done_rx) = sync_channel::<Result<Vec<Outcome>, IndexerError>>(self.encoders.len() * 2);
+            let decoded = if self.decode_threads > 0 {
+                let (tx, rx) = sync_channel::<(usize, Result<Prepared, PrepareError>)>(batch * 2);
+                for _ in 0..self.decode_threads {
+                    let tx = tx.clone();
+                    let (take, stop) = (&take, &stop);
+                    scope.spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            self.control.wait_while_paused();
+                            let Some(i) = take() else { break };
+                            if tx.send((i, self.prepare_guarded(&work[i].1))).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Some(Arc::new(Mutex::new(rx)))
+            } else {
+                None
+            };
+            for encoder in &self.encoders {
+                let done_tx = done_tx.clone();
+                let decoded = decoded.clone();
+                let (take, stop, next) = (&take, &stop, &next);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && !self.control.is_cancelled() {
+                        self.control.wait_while_paused();
+                        // Near the end, share what is left evenly so no worker idles while
+                        // another finishes a full batch.
+                        let remaining = work.len().saturating_sub(next.load(Ordering::Relaxed));
+                        let want = remaining.div_ceil(self.encoders.len()).clamp(1, batch);
+                        let mut items = Vec::with_capacity(want);
+                        while items.len() < want {
+                            let item = match &decoded {
+                                Some(rx) => rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok(),
+                                None => take().map(|i| (i, self.prepare_guarded(&work[i].1))),
+                            };
+                            match item {
+                                Some(item) => items.push(item),
+                                None => break,
+                            }
+                        }
+                        if items.is_empty() {
+                            break;
+                        }
+                        let result = self.encode_batch(*encoder, work, items);
+                        let failed = result.is_err();
+                        if done_tx.send(result).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+
+            let mut was_paused = false;
+            let outcome = loop {
+                let result = match done_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(result) => result,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.control.is_paused() != was_paused {
+                            was_paused = !was_paused;
+                            progress(Progress::Paused { paused: was_paused });
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                };
+                let written = result.and_then(|outcomes| {
+                    self.write(&outcomes)?;
+                    for outcome in outcomes {
+                        progress(tracker.record(outcome, summary));
+                    }
+                    if self.index.needs_save() {
+                        self.save()?;
+                    }
+                    Ok(())
+                });
+                if written.is_err() || self.control.is_cancelled() {
+                    break written;
+                }
+            };
+            // Unblocks every thread still sending, then the scope joins them.
+            stop.store(true, Ordering::Relaxed);
+            drop(done_rx);
+            drop(decoded);
+            outcome
+        })
+    }
+
+    /// Encodes the decoded items of one batch; failed decodes become failures. An encoder
+    /// error other than running out of memory fails this batch's files (to be retried later),
+    /// not the run; a full disk stops it.
+    fn encode_batch(
+        &self,
+        encoder: &(dyn BatchEncoder + Sync),
+        work: &[Work],
+        items: Vec<(usize, Result<Prepared, PrepareError>)>,
+    ) -> Result<Vec<Outcome>, IndexerError> {
+        if let Some((_, Err(PrepareError::DiskFull { path, source }))) =
+            items.iter().find(|(_, p)| matches!(p, Err(PrepareError::DiskFull { .. })))
+        {
+            return Err(IndexerError::DiskFull { what: format!("cannot write {}: {source}", path.display()) });
+        }
+        let pixels: Vec<f32> =
+            items.iter().filter_map(|(_, p)| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
+        let encoded = match encode_in_batches(encoder, &pixels, self.batch_size) {
+            Ok((vectors, _)) => Ok(vectors),
+            Err(err @ EncoderError::OutOfMemory { .. }) => return Err(err.into()),
+            Err(err) => {
+                tracing::warn!("the encoder failed on a batch of {} file(s): {err}", items.len());
+                Err(FileFailure::transient(format!("the model could not encode this photo: {err}")))
+            }
+        };
+        let mut vectors = encoded.as_ref().map(|v| v.iter()).ok();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, prepared) in items {
+            let (folder_id, scanned) = &work[i];
+            let file = facts(*folder_id, scanned);
+            let outcome = match (prepared, &encoded) {
+                (Ok(p), Ok(_)) => {
+                    let vector = vectors
+                        .as_mut()
+                        .and_then(Iterator::next)
+                        .cloned()
+                        .ok_or(EncoderError::OutputShape { role: "vision", got: 0, count: 1, dims: 0 })?;
+                    Outcome::Indexed { file, content_hash: p.content_hash, meta: p.meta, vector }
+                }
+                (Ok(_), Err(failure)) => Outcome::Failed { file, failure: failure.clone() },
+                (Err(PrepareError::File(failure)), _) => Outcome::Failed { file, failure },
+                (Err(other), _) => Outcome::Failed { file, failure: FileFailure::transient(other.to_string()) },
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}

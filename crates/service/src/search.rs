@@ -1,0 +1,126 @@
+//! Search requests in pages, and query images (drops, pastes, uploads) kept as embeddings.
+
+use std::path::Path;
+use std::time::Instant;
+
+use photo_search_core::query::{SearchQuery, Term, WeightedTerm};
+
+use crate::api::{ApiError, Hit, QueryTerm, SearchRequest, SearchResponse, UploadedImage};
+use crate::{MAX_DEPTH, MAX_PAGE, MAX_UPLOAD_BYTES, Service, filter_of, lock};
+
+/// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
+/// follow each other with no repeats even though each deeper index search may rank a little
+/// differently.
+/// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
+/// follow each other with no repeats even though each deeper index search may rank a little
+/// differently.
+pub(crate) struct Ranking {
+    pub(crate) ids: Vec<(i64, f32)>,
+    seen: std::collections::HashSet<i64>,
+    /// The index had no more results than this.
+    complete: bool,
+}
+
+impl Service {
+    /// One page of results. The first page (offset 0) ranks afresh; later pages continue that
+    /// ranking, searching deeper only when the page needs it.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ApiError> {
+        let started = Instant::now();
+        let engine = self.engine()?;
+        let query = self.query_of(request)?;
+        let offset = request.offset as usize;
+        let limit = request.limit.clamp(1, MAX_PAGE) as usize;
+        let depth = (offset + limit).min(MAX_DEPTH);
+        let key = serde_json::to_string(&(&request.terms, &request.filters)).unwrap_or_default();
+        let mut rankings = lock(&self.shared.rankings);
+        let fresh = offset == 0 || !rankings.contains(&key);
+        if fresh {
+            rankings.pop(&key);
+        }
+        let ranking = rankings.get_or_insert_mut(key, || Ranking {
+            ids: Vec::new(),
+            seen: std::collections::HashSet::new(),
+            complete: false,
+        });
+        if ranking.ids.len() < depth && !ranking.complete {
+            // Deeper than needed by half again, so scrolling on does not search at every page.
+            let want = if fresh { depth } else { (depth + depth / 2).min(MAX_DEPTH) };
+            let ranked = engine.search_ranked(&SearchQuery { limit: want, ..query })?;
+            ranking.complete = ranked.len() < want || want >= MAX_DEPTH;
+            for (id, score) in ranked {
+                if ranking.seen.insert(id) {
+                    ranking.ids.push((id, score));
+                }
+            }
+        }
+        let page: Vec<(i64, f32)> = ranking.ids.iter().skip(offset).take(limit).copied().collect();
+        let more = offset + page.len() < ranking.ids.len() || (!ranking.complete && offset + page.len() < MAX_DEPTH);
+        drop(rankings);
+        let hits = engine
+            .hits(&page)?
+            .into_iter()
+            .map(|h| Hit {
+                id: h.id,
+                path: h.path.display().to_string(),
+                score: h.score,
+                taken_at: h.taken_at,
+                thumbnail: h.thumbnail.map(|p| p.display().to_string()),
+            })
+            .collect();
+        Ok(SearchResponse { hits, offset: request.offset, more, took_ms: started.elapsed().as_secs_f64() * 1000.0 })
+    }
+
+    /// The request's terms and filters as a core query.
+    pub(crate) fn query_of(&self, request: &SearchRequest) -> Result<SearchQuery, ApiError> {
+        let mut terms = Vec::with_capacity(request.terms.len());
+        for term in &request.terms {
+            let (term, weight) = match term {
+                QueryTerm::Text { text, weight } => {
+                    let text = text.trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    (Term::Text(text.to_string()), *weight)
+                }
+                QueryTerm::Photo { id, weight } => (Term::Photo(*id), *weight),
+                QueryTerm::Image { token, weight } => {
+                    let vector = lock(&self.shared.uploads).get(token).cloned().ok_or_else(|| {
+                        ApiError::not_found("that image is no longer in memory; drop or upload it again")
+                    })?;
+                    (Term::Embedding(vector), *weight)
+                }
+            };
+            if !weight.is_finite() {
+                return Err(ApiError::bad_request("term weights must be numbers"));
+            }
+            terms.push(WeightedTerm { term, weight });
+        }
+        let filter = filter_of(&request.filters)?;
+        SearchQuery::new(terms, filter, 1).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+
+    /// Embeds an image given as bytes (a drop, a paste, an upload) for later queries.
+    pub fn upload_image(&self, bytes: &[u8], label: &str) -> Result<UploadedImage, ApiError> {
+        if bytes.len() > MAX_UPLOAD_BYTES {
+            return Err(ApiError::bad_request(format!("image too large ({} MB)", bytes.len() >> 20)));
+        }
+        let token = blake3::hash(bytes).to_hex()[..24].to_string();
+        if lock(&self.shared.uploads).get(&token).is_none() {
+            let vector = self.engine()?.embed_image_bytes(bytes)?;
+            lock(&self.shared.uploads).put(token.clone(), vector);
+        }
+        let label = if label.trim().is_empty() { "image".to_string() } else { label.trim().to_string() };
+        Ok(UploadedImage { token, label })
+    }
+
+    /// Embeds an image file (the desktop app's drop gives paths). The file is read, not returned.
+    pub fn image_from_path(&self, path: &Path) -> Result<UploadedImage, ApiError> {
+        let meta = std::fs::metadata(path).map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+        if !meta.is_file() || meta.len() > MAX_UPLOAD_BYTES as u64 {
+            return Err(ApiError::bad_request(format!("{} is not an image file this app can read", path.display())));
+        }
+        let bytes = std::fs::read(path).map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+        let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.upload_image(&bytes, &label)
+    }
+}

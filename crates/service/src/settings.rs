@@ -1,0 +1,138 @@
+//! Settings: the ones saved in the library (excludes) and the app's own beside the catalog
+//! (model folder, threads, workers), which reopen the engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use photo_search_core::library::Access;
+use photo_search_core::models::ModelChoice;
+use photo_search_core::scan::Excludes;
+use photo_search_core::{Engine, EngineOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiError, ErrorKind, Settings, SettingsUpdate};
+use crate::{Service, lock};
+
+/// Settings of the app kept beside the catalog (`app-settings.json` in the library): they choose
+/// how the engine is opened, so they cannot live inside it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AppSettings {
+    model_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    workers: Option<usize>,
+}
+
+impl AppSettings {
+    pub(crate) fn path(library: &Path) -> PathBuf {
+        library.join("app-settings.json")
+    }
+
+    pub(crate) fn load(library: &Path) -> Self {
+        std::fs::read(Self::path(library)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    pub(crate) fn save(&self, library: &Path) -> Result<(), ApiError> {
+        let json = serde_json::to_vec_pretty(self).expect("settings serialize");
+        photo_search_core::fsio::write_atomic(&Self::path(library), &json)
+            .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot save the settings: {e}")))
+    }
+
+    pub(crate) fn apply(&self, options: &mut EngineOptions) {
+        if let Some(dir) = &self.model_dir {
+            options.model = ModelChoice::Dir(dir.clone());
+        }
+        if let Some(threads) = self.threads {
+            options.encoder.threads = threads;
+        }
+        if let Some(workers) = self.workers {
+            options.workers = workers;
+        }
+    }
+}
+
+impl Service {
+    pub fn settings(&self) -> Result<Settings, ApiError> {
+        let engine = self.engine()?;
+        let saved = AppSettings::load(engine.library().root());
+        Ok(Settings {
+            excludes: engine.saved_excludes()?,
+            builtin_excludes: Excludes::default().patterns().to_vec(),
+            library: engine.library().root().display().to_string(),
+            model_dir: saved.model_dir.map(|d| d.display().to_string()),
+            threads: saved.threads.unwrap_or(self.shared.base.encoder.threads) as u32,
+            workers: saved.workers.unwrap_or(self.shared.base.workers) as u32,
+            provider: engine.status().ok().and_then(|s| s.provider),
+        })
+    }
+
+    pub fn update_settings(&self, update: &SettingsUpdate) -> Result<Settings, ApiError> {
+        let engine = self.engine()?;
+        if let Some(excludes) = &update.excludes {
+            engine.set_excludes(excludes)?;
+        }
+        let library = engine.library().root().to_path_buf();
+        drop(engine);
+        let mut saved = AppSettings::load(&library);
+        let before = saved.clone();
+        if let Some(dir) = &update.model_dir {
+            saved.model_dir = if dir.trim().is_empty() {
+                None
+            } else {
+                let dir = PathBuf::from(dir.trim());
+                photo_search_core::models::ModelLocation::find(&ModelChoice::Dir(dir.clone()), &library.join("models"))
+                    .map_err(|e| ApiError::bad_request(format!("{}: {e}", dir.display())))?;
+                Some(dir)
+            };
+        }
+        if let Some(threads) = update.threads {
+            saved.threads = Some(threads as usize);
+        }
+        if let Some(workers) = update.workers {
+            saved.workers = Some(workers as usize);
+        }
+        if saved != before {
+            saved.save(&library)?;
+            self.reopen()?;
+        } else if update.excludes.is_some() {
+            self.start_background();
+        }
+        self.settings()
+    }
+
+    /// Reopens the engine with the saved settings (a model folder, threads), then restarts the
+    /// background job.
+    pub(crate) fn reopen(&self) -> Result<(), ApiError> {
+        self.stop_background();
+        let mut options = self.shared.base.clone();
+        AppSettings::load(&options.library).apply(&mut options);
+        options.access = Access::Write;
+        {
+            let mut slot = self.shared.engine.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(old) = slot.take() {
+                // Requests in flight hold the engine; the library lock goes with the last of them.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let mut old = old;
+                loop {
+                    match Arc::try_unwrap(old) {
+                        Ok(engine) => break drop(engine),
+                        Err(still) if Instant::now() < deadline => {
+                            old = still;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        Err(still) => {
+                            *slot = Some(still);
+                            return Err(ApiError::new(ErrorKind::LibraryInUse, "the library is busy; try again"));
+                        }
+                    }
+                }
+            }
+            *slot = Some(Arc::new(Engine::open(options)?));
+        }
+        lock(&self.shared.uploads).clear();
+        self.shared.revision.fetch_add(1, Ordering::Relaxed);
+        self.start_background();
+        Ok(())
+    }
+}
