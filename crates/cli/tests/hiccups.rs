@@ -13,25 +13,63 @@ use std::time::{Duration, Instant};
 use util::{TestDir, write_colour_photos};
 
 /// Runs `photo-search` as a user that file permissions apply to: as root, the `nobody` user
-/// (root reads every file whatever its mode); otherwise the current user.
+/// (root reads every file whatever its mode); otherwise the current user. The program, ONNX
+/// Runtime and the test model are linked or copied into the test's own folder first, since the
+/// checkout may sit where `nobody` cannot reach.
 fn run_unprivileged(t: &TestDir, args: &[&str]) -> Output {
-    let mut command = if is_root() {
+    let (mut command, model) = if is_root() {
+        let (program, model) = reachable_copies(t);
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-        c.arg(env!("CARGO_BIN_EXE_photo-search"));
-        c
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(program);
+        (c, model)
     } else {
-        Command::new(env!("CARGO_BIN_EXE_photo-search"))
+        (Command::new(env!("CARGO_BIN_EXE_photo-search")), util::test_model())
     };
     command
         .arg("--library")
         .arg(t.library())
         .arg("--model")
-        .arg(util::test_model())
+        .arg(model)
         .args(args)
         .env_remove("PHOTO_SEARCH_LIBRARY")
+        .env_remove("ORT_DYLIB_PATH")
         .output()
         .expect("run photo-search")
+}
+
+/// The program with ONNX Runtime beside it, and the test model, inside the test dir.
+fn reachable_copies(t: &TestDir) -> (PathBuf, PathBuf) {
+    let bin = t.path("bin");
+    let model = t.path("model");
+    if !bin.is_dir() {
+        fs::create_dir_all(&bin).unwrap();
+        let program = PathBuf::from(env!("CARGO_BIN_EXE_photo-search"));
+        let runtime = util::repo().join(".cache/onnxruntime/lib");
+        let mut files = vec![program];
+        files.extend(fs::read_dir(&runtime).unwrap().map(|e| e.unwrap().path()));
+        for file in files {
+            let target = bin.join(file.file_name().unwrap());
+            if fs::hard_link(&file, &target).is_err() {
+                fs::copy(&file, &target).unwrap();
+            }
+        }
+        chmod(&bin, 0o755);
+        fs::create_dir_all(model.join("onnx")).unwrap();
+        for rel in ["manifest.toml", "tokenizer.json", "onnx/vision_model.onnx", "onnx/text_model.onnx"] {
+            let from = util::test_model().join(rel);
+            if from.is_file() {
+                fs::copy(&from, model.join(rel)).unwrap();
+            }
+        }
+        let manifest = util::repo().join("models/test-color.toml");
+        if !model.join("manifest.toml").is_file() {
+            fs::copy(manifest, model.join("manifest.toml")).unwrap();
+        }
+        for dir in [&model, &model.join("onnx")] {
+            chmod(dir, 0o755);
+        }
+    }
+    (bin.join("photo-search"), model)
 }
 
 fn ok_unprivileged(t: &TestDir, args: &[&str]) -> String {
