@@ -10,8 +10,10 @@ use crate::api::{FailedPhoto, FailureKind, PhotoCounts, PhotoStatus};
 use crate::metadata::PhotoMeta;
 
 mod schema;
+mod vectors;
 
 pub use schema::SCHEMA_VERSION;
+use vectors::vector_bytes;
 
 /// Failure reasons are cut to this many characters: a decoder can explain itself at length.
 pub const MAX_REASON_CHARS: usize = 300;
@@ -412,112 +414,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// The position of the last vector change (any model): an index file records the position
-    /// it contains. Never goes back, even when old entries are pruned.
-    pub fn last_change(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
-    }
-
-    /// The vectors of `model_id` changed after position `after`, read in one transaction with
-    /// the position they bring an index to. `None` when the log no longer reaches back that far
-    /// (the index must be rebuilt).
-    pub fn vector_changes(&self, model_id: &str, after: i64) -> Result<Option<VectorChanges>> {
-        let tx = self.conn.unchecked_transaction()?;
-        let pruned: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [pruned_key(model_id)], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        if after < pruned {
-            return Ok(None);
-        }
-        let up_to: i64 = tx
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        let mut stmt = tx.prepare(
-            "SELECT l.photo_id, v.vector
-             FROM (SELECT DISTINCT photo_id FROM vector_log WHERE model_id = ?1 AND seq > ?2 AND seq <= ?3) l
-             LEFT JOIN vectors v ON v.photo_id = l.photo_id AND v.model_id = ?1
-             ORDER BY l.photo_id",
-        )?;
-        let mut rows = stmt.query(params![model_id, after, up_to])?;
-        let mut changes = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let vector = match row.get_ref(1)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
-                Some(bytes) => {
-                    let mut v = Vec::new();
-                    decode_vector(id, bytes, &mut v)?;
-                    Some(v)
-                }
-                None => None,
-            };
-            changes.push((id, vector));
-        }
-        Ok(Some(VectorChanges { up_to, changes }))
-    }
-
-    /// Forgets the log entries of `model_id` up to `up_to`: an index file that holds them was
-    /// saved. An older index file can no longer be brought up to date and is rebuilt.
-    pub fn prune_changes(&self, model_id: &str, up_to: i64) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM vector_log WHERE model_id = ?1 AND seq <= ?2", params![model_id, up_to])?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
-            params![pruned_key(model_id), up_to],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn vector_count(&self, model_id: &str) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM vectors WHERE model_id = ?1", [model_id], |r| r.get::<_, i64>(0))?
-            as u64)
-    }
-
-    /// Calls `each` with every vector of a model, in photo-id order, and returns the change-log
-    /// position they reflect (read in the same transaction).
-    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<i64> {
-        let tx = self.conn.unchecked_transaction()?;
-        let up_to: i64 = tx
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        let mut stmt = tx.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
-        let mut rows = stmt.query([model_id])?;
-        let mut buf = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            decode_vector(id, bytes, &mut buf)?;
-            each(id, &buf);
-        }
-        Ok(up_to)
-    }
-
-    pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT vector FROM vectors WHERE photo_id = ?1 AND model_id = ?2",
-                params![photo_id, model_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        bytes
-            .map(|b| {
-                let mut v = Vec::new();
-                decode_vector(photo_id, &b, &mut v).map(|()| v)
-            })
-            .transpose()
-    }
-
     /// What search results show of the given photos, in one query; ids that no longer exist are
     /// left out.
     pub fn hit_rows(&self, ids: &[i64]) -> Result<HashMap<i64, HitRow>> {
@@ -736,10 +632,6 @@ fn prefix_range(dir: &Path) -> Result<(String, String)> {
     Ok((format!("{text}/"), format!("{text}0")))
 }
 
-fn pruned_key(model_id: &str) -> String {
-    format!("log_pruned:{model_id}")
-}
-
 fn ids_where(tx: &Transaction<'_>, sql: &str, arg: i64) -> Result<Vec<i64>> {
     let mut stmt = tx.prepare(sql)?;
     let rows = stmt.query_map([arg], |r| r.get(0))?;
@@ -757,21 +649,6 @@ fn hash_of(blob: Option<Vec<u8>>) -> Option<[u8; 32]> {
 
 fn path_str(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| CatalogError::NonUtf8Path(path.to_path_buf()))
-}
-
-/// Vectors are stored as little-endian f16: search runs on an f16 index, and it halves the
-/// catalog's largest column.
-fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
-}
-
-fn decode_vector(photo_id: i64, bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
-    if !bytes.len().is_multiple_of(2) {
-        return Err(CatalogError::CorruptVector { photo_id, bytes: bytes.len() });
-    }
-    out.clear();
-    out.extend(bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()));
-    Ok(())
 }
 
 fn now_unix() -> i64 {

@@ -14,6 +14,7 @@ use crate::{MAX_DEPTH, MAX_PAGE, MAX_UPLOAD_BYTES, Service, filter_of, lock};
 /// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
 /// follow each other with no repeats even though each deeper index search may rank a little
 /// differently.
+#[derive(Default)]
 pub(crate) struct Ranking {
     pub(crate) ids: Vec<(i64, f32)>,
     seen: std::collections::HashSet<i64>,
@@ -32,20 +33,25 @@ impl Service {
         let limit = request.limit.clamp(1, MAX_PAGE) as usize;
         let depth = (offset + limit).min(MAX_DEPTH);
         let key = serde_json::to_string(&(&request.terms, &request.filters)).unwrap_or_default();
-        let mut rankings = lock(&self.shared.rankings);
-        let fresh = offset == 0 || !rankings.contains(&key);
-        if fresh {
-            rankings.pop(&key);
-        }
-        let ranking = rankings.get_or_insert_mut(key, || Ranking {
-            ids: Vec::new(),
-            seen: std::collections::HashSet::new(),
-            complete: false,
-        });
-        if ranking.ids.len() < depth && !ranking.complete {
+        // The ranking lock is not held while searching: other queries go on meanwhile.
+        let (fresh, known) = {
+            let mut rankings = lock(&self.shared.rankings);
+            let fresh = offset == 0 || !rankings.contains(&key);
+            if fresh {
+                rankings.pop(&key);
+            }
+            (fresh, rankings.peek(&key).map_or((0, false), |r| (r.ids.len(), r.complete)))
+        };
+        let deeper = if known.0 < depth && !known.1 {
             // Deeper than needed by half again, so scrolling on does not search at every page.
             let want = if fresh { depth } else { (depth + depth / 2).min(MAX_DEPTH) };
-            let ranked = engine.search_ranked(&SearchQuery { limit: want, ..query })?;
+            Some((engine.search_ranked(&SearchQuery { limit: want, ..query })?, want))
+        } else {
+            None
+        };
+        let mut rankings = lock(&self.shared.rankings);
+        let ranking = rankings.get_or_insert_mut(key, Ranking::default);
+        if let Some((ranked, want)) = deeper {
             ranking.complete = ranked.len() < want || want >= MAX_DEPTH;
             for (id, score) in ranked {
                 if ranking.seen.insert(id) {

@@ -14,6 +14,25 @@ use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
 use crate::prepare::{PrepareError, Prepared, prepare_with_time_limit};
 use crate::scan::ScannedFile;
 
+/// How much lower than the rest of the process indexing threads run (a nice value).
+#[cfg(target_os = "linux")]
+const INDEXING_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority, so that searches (and the rest of the machine) get
+/// the CPU first while indexing keeps every core busy otherwise. Threads it starts (a decode
+/// with a time limit) inherit it. Linux only; elsewhere indexing runs at normal priority.
+fn yield_to_searches() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority takes plain integers; on Linux, PRIO_PROCESS with id 0 applies to
+        // the calling thread only.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, INDEXING_NICE) };
+        if result != 0 {
+            tracing::debug!("cannot lower the indexing thread's priority: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
 impl IndexRun<'_> {
     fn prepare_guarded(&self, file: &ScannedFile) -> Result<Prepared, PrepareError> {
         prepare_with_time_limit(&file.path, self.spec, self.limits, self.thumbs_dir)
@@ -44,6 +63,7 @@ impl IndexRun<'_> {
                     let tx = tx.clone();
                     let (take, stop) = (&take, &stop);
                     scope.spawn(move || {
+                        yield_to_searches();
                         while !stop.load(Ordering::Relaxed) {
                             self.control.wait_while_paused();
                             let Some(i) = take() else { break };
@@ -62,6 +82,7 @@ impl IndexRun<'_> {
                 let decoded = decoded.clone();
                 let (take, stop, next) = (&take, &stop, &next);
                 scope.spawn(move || {
+                    yield_to_searches();
                     while !stop.load(Ordering::Relaxed) && !self.control.is_cancelled() {
                         self.control.wait_while_paused();
                         // Near the end, share what is left evenly so no worker idles while
@@ -172,5 +193,26 @@ impl IndexRun<'_> {
             outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexing_threads_run_below_the_searching_ones() {
+        let (before, after) = std::thread::spawn(|| {
+            // SAFETY: getpriority takes plain integers; 0 is the calling thread on Linux.
+            let get = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            let before = get();
+            yield_to_searches();
+            (before, get())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, INDEXING_NICE, "{before} -> {after}");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before, "other threads keep theirs");
     }
 }

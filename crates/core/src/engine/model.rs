@@ -1,0 +1,142 @@
+//! The engine's model: which precision to run, verifying the files against their pins, loading
+//! the encoders (and ONNX Runtime) on first use, and downloading the files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Engine, Result, lock};
+use crate::download::{self, DownloadError, DownloadProgress};
+use crate::encoder::Encoders;
+use crate::models::{self, Precision, VerifiedStamps};
+use crate::runtime::{self, Provider};
+
+impl Engine {
+    pub(super) fn stamps_path(&self) -> PathBuf {
+        self.library.cache_dir().join("verified.json")
+    }
+
+    /// The precision to run: the GPU default when a GPU provider is available and its files are
+    /// pinned, else the CPU default.
+    pub(super) fn precision(&self) -> Precision {
+        let manifest = &self.model.manifest;
+        if gpu_available() && manifest.default_gpu != manifest.default_cpu {
+            let pinned =
+                manifest.files_for(manifest.default_gpu).is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
+            if pinned {
+                return manifest.default_gpu;
+            }
+            tracing::warn!(
+                "{} is not pinned for {}; using {}",
+                manifest.default_gpu,
+                manifest.id,
+                manifest.default_cpu
+            );
+        }
+        manifest.default_cpu
+    }
+
+    /// Checks the model's files against their pins (cached by size and time).
+    pub fn verify_model(&self) -> Result<Precision> {
+        let precision = self.precision();
+        let mut stamps = VerifiedStamps::load(&self.stamps_path());
+        let result = models::verify(&self.model, precision, &mut stamps);
+        stamps.save(&self.stamps_path());
+        result?;
+        Ok(precision)
+    }
+
+    /// The encoders, loaded on first use: verifies the model, loads ONNX Runtime, opens sessions.
+    pub fn encoders(&self) -> Result<Arc<Encoders>> {
+        let mut slot = lock(&self.encoders);
+        if let Some(encoders) = slot.as_ref() {
+            return Ok(encoders.clone());
+        }
+        // The runtime first: which precision to verify depends on the providers it offers.
+        let runtime = runtime::load(&self.library.runtime_dir())?;
+        let precision = self.verify_model()?;
+        let encoders = Arc::new(Encoders::load(
+            &runtime,
+            &self.model,
+            precision,
+            &self.library.cache_dir(),
+            self.options.encoder,
+        )?);
+        tracing::info!(
+            "model {} ({}) on {}, batch {}",
+            self.model.manifest.id,
+            encoders.precision,
+            encoders.provider.name(),
+            encoders.batch_size
+        );
+        *slot = Some(encoders.clone());
+        Ok(encoders)
+    }
+
+    pub(super) fn provider_without_model(&self) -> Provider {
+        if gpu_available() { gpu_provider() } else { Provider::Cpu }
+    }
+
+    /// Downloads the model's files for its precision into the library, with progress per file
+    /// (`index`, `count`, file path, bytes). Files already present and valid are kept.
+    pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress) -> bool) -> Result<()> {
+        self.require_write()?;
+        if let Err(err) = runtime::load(&self.library.runtime_dir()) {
+            tracing::warn!("fetching the CPU precision: {err}");
+        }
+        let precision = self.precision();
+        let files = self.model.manifest.files_for(precision)?;
+        let mut stamps = VerifiedStamps::load(&self.stamps_path());
+        let count = files.len();
+        let result = (|| {
+            for (i, spec) in files.into_iter().enumerate() {
+                let dest = self.model.path_of(&spec.path);
+                if models::verify_file(&dest, spec, &mut stamps).is_ok() {
+                    continue;
+                }
+                match models::BUNDLED
+                    .iter()
+                    .find(|(id, path, _)| *id == self.model.manifest.id && Path::new(path) == spec.path)
+                {
+                    Some((_, _, bytes)) => {
+                        if let Some(parent) = dest.parent() {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|source| DownloadError::Write { path: parent.into(), source })?;
+                        }
+                        crate::fsio::write_atomic(&dest, bytes)
+                            .map_err(|source| DownloadError::Write { path: dest.clone(), source })?;
+                    }
+                    None => download::fetch_file(spec, &dest, &mut |p| progress(i, count, &spec.path, p))?,
+                }
+                models::verify_file(&dest, spec, &mut stamps)?;
+            }
+            Ok(())
+        })();
+        stamps.save(&self.stamps_path());
+        result
+    }
+}
+
+fn gpu_provider() -> Provider {
+    if cfg!(feature = "cuda") { Provider::Cuda } else { Provider::DirectMl }
+}
+
+/// Whether a GPU execution provider compiled into this build is usable here. Asking needs
+/// ONNX Runtime; before it is loaded the answer is no.
+fn gpu_available() -> bool {
+    if !runtime::is_loaded() {
+        return false;
+    }
+    #[allow(unused_mut)]
+    let mut available = false;
+    #[cfg(feature = "cuda")]
+    {
+        use ort::ep::ExecutionProvider;
+        available |= ort::ep::CUDA::is_available().unwrap_or(false);
+    }
+    #[cfg(feature = "directml")]
+    {
+        use ort::ep::ExecutionProvider;
+        available |= ort::ep::DirectML::is_available().unwrap_or(false);
+    }
+    available
+}
