@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, RecommendedCache, new_debouncer_opt};
 
 use crate::scan::Excludes;
@@ -30,6 +31,17 @@ pub enum WatchError {
         #[source]
         source: notify::Error,
     },
+}
+
+/// Whether an event can mean new, changed or removed content. Opening, reading and closing
+/// without writing cannot: and the indexer's own scans open every folder, so heeding them would
+/// make each scan schedule the next (a full rescan every tick).
+fn can_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// What is ready to be indexed.
@@ -131,6 +143,9 @@ impl FolderWatcher {
                             });
                             continue;
                         }
+                        if !can_change_content(&event.kind) {
+                            continue;
+                        }
                         for path in &event.paths {
                             let excluded =
                                 self.root_of(path).is_none_or(|root| self.excludes.excludes_path(path, root));
@@ -188,5 +203,50 @@ impl FolderWatcher {
         });
         ready.sort();
         ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_a_folder_is_not_a_change_but_finishing_a_write_is() {
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Read)));
+        assert!(can_change_content(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(can_change_content(&EventKind::Create(notify::event::CreateKind::File)));
+        assert!(can_change_content(&EventKind::Remove(notify::event::RemoveKind::Any)));
+    }
+
+    #[test]
+    fn scanning_a_watched_folder_schedules_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["a", "b", "c"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            std::fs::write(dir.path().join(sub).join("x.jpg"), b"x").unwrap();
+        }
+        let root = dir.path().canonicalize().unwrap();
+        let (mut watcher, _) = FolderWatcher::new(std::slice::from_ref(&root), Excludes::default()).unwrap();
+        // What the indexer does on every run: read every folder and every file's metadata.
+        for _ in 0..3 {
+            crate::scan::scan(&root, &Excludes::default(), &mut Vec::new()).unwrap();
+            for sub in ["a", "b", "c"] {
+                std::fs::read(root.join(sub).join("x.jpg")).unwrap();
+            }
+        }
+        let mut changes = Vec::new();
+        let until = Instant::now() + STABLE_FOR + Duration::from_millis(1500);
+        while Instant::now() < until {
+            changes.extend(watcher.next(Duration::from_millis(200)));
+        }
+        assert!(changes.is_empty(), "reading is not changing: {changes:?}");
+        std::fs::write(root.join("a").join("new.jpg"), b"y").unwrap();
+        let until = Instant::now() + STABLE_FOR + Duration::from_secs(3);
+        while Instant::now() < until && !changes.iter().any(|c| c == &Change::Path(root.join("a").join("new.jpg"))) {
+            changes.extend(watcher.next(Duration::from_millis(200)));
+        }
+        assert!(changes.contains(&Change::Path(root.join("a").join("new.jpg"))), "{changes:?}");
     }
 }

@@ -110,6 +110,11 @@ impl Engine {
                 }
                 continue;
             }
+            tracing::debug!(
+                "watched changes: {} ({:?} ...)",
+                changes.len(),
+                changes.iter().take(3).collect::<Vec<_>>()
+            );
             let paths: Vec<PathBuf> = changes
                 .into_iter()
                 .map(|c| match c {
