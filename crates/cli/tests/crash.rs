@@ -4,7 +4,6 @@
 mod util;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use image::{Rgb, RgbImage};
@@ -40,16 +39,7 @@ fn kill_9_during_index_loses_nothing_and_resumes() {
     let mut saw_partial = false;
     for delay_ms in [250u64, 500, 800, 1200, 1700] {
         let before = indexed_count(&t);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_photo-search"))
-            .arg("--library")
-            .arg(t.library())
-            .arg("--model")
-            .arg(util::test_model())
-            .args(["--batch-size", "2", "--workers", "1", "index"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = t.spawn(&["--batch-size", "2", "--workers", "1", "index"]);
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_some() {
             break;

@@ -7,7 +7,7 @@ mod util;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use util::{TestDir, write_colour_photos};
@@ -254,16 +254,7 @@ fn after_a_kill_the_index_replays_only_what_changed_since_its_save() {
         });
         img.save(root.join(format!("more{i:02}.jpg"))).unwrap();
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_photo-search"))
-        .arg("--library")
-        .arg(t.library())
-        .arg("--model")
-        .arg(util::test_model())
-        .args(["--batch-size", "2", "--workers", "1", "index"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn(&["--batch-size", "2", "--workers", "1", "index"]);
     // Kill once some of the new photos are committed (read from the catalog, not guessed).
     let catalog = t.library().join("catalog.sqlite");
     let started = Instant::now();

@@ -64,6 +64,23 @@ impl TestDir {
             .expect("run photo-search")
     }
 
+    /// Starts `photo-search --library <tmp>/library --model models/test-color ARGS` and returns at
+    /// once (its output is dropped), for tests that kill it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_photo-search"))
+            .arg("--library")
+            .arg(self.library())
+            .arg("--model")
+            .arg(test_model())
+            .args(args)
+            .env_remove("PHOTO_SEARCH_LIBRARY")
+            .env_remove("PHOTO_SEARCH_MODEL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start photo-search")
+    }
+
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
