@@ -65,6 +65,8 @@ test("typing a query shows matching thumbnails first", async () => {
     return r.length === 16 && r.slice(0, 4).every((n) => n.startsWith("red"));
   });
   await eventually("thumbnails through the asset protocol", () => exec("return [...document.querySelectorAll('#grid-inner .cell img')].slice(0, 4).every((i) => i.complete && i.naturalWidth > 0)"));
+  // Loaded is not yet painted (thumbnails decode asynchronously): give WebKit a moment.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   await screenshot("app-search-red.png");
 });
 
