@@ -348,11 +348,7 @@ impl Catalog {
         model_id: &str,
     ) -> Result<HashMap<PathBuf, KnownFile>> {
         let (exact, (low, high)) = (path_str(under)?.trim_end_matches('/'), prefix_range(under)?);
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{KNOWN_FILES} WHERE p.path = ?4 AND +p.folder_id = ?3
-             UNION ALL
-             {KNOWN_FILES} WHERE p.path >= ?5 AND p.path < ?6 AND +p.folder_id = ?3"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&known_files_under_sql())?;
         let rows = stmt.query_map(params![model_id, now_unix(), folder_id, exact, low, high], known_file_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -604,6 +600,16 @@ fn upsert_photo(
 /// (up to 4^6: about three days).
 const RETRY_BACKOFF_S: i64 = 60;
 
+/// [`Catalog::known_files_under`]'s query: `?3` the folder, `?4` the path, `?5`..`?6` the range
+/// of paths inside it.
+fn known_files_under_sql() -> String {
+    format!(
+        "{KNOWN_FILES} WHERE p.path = ?4 AND +p.folder_id = ?3
+         UNION ALL
+         {KNOWN_FILES} WHERE p.path >= ?5 AND p.path < ?6 AND +p.folder_id = ?3"
+    )
+}
+
 /// What [`known_file_row`] reads; `?1` is the model, `?2` now (unix seconds).
 const KNOWN_FILES: &str = "SELECT p.id, p.path, p.size, p.mtime_ns, p.status,
         EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?1),
@@ -760,10 +766,7 @@ mod tests {
     fn lookups_under_a_path_use_the_path_index() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
-        let sql = format!(
-            "EXPLAIN QUERY PLAN {KNOWN_FILES} WHERE p.path = ?4 AND +p.folder_id = ?3
-             UNION ALL {KNOWN_FILES} WHERE p.path >= ?5 AND p.path < ?6 AND +p.folder_id = ?3"
-        );
+        let sql = format!("EXPLAIN QUERY PLAN {}", known_files_under_sql());
         let mut stmt = catalog.conn.prepare(&sql).unwrap();
         let plan: Vec<String> = stmt
             .query_map(params!["m", 0, 1, "/p/x", "/p/x/", "/p/x0"], |r| r.get::<_, String>(3))

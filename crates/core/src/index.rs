@@ -236,19 +236,22 @@ impl VectorIndex {
         *self.write() = new_native(self.dims, self.quantization)?;
         *lock(&self.saved_position) = Err("rebuilt since".into());
         let expected = catalog.vector_count(&self.model_id)? as usize;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        self.write().reserve_capacity_and_threads(expected.max(64), threads + SEARCH_THREADS)?;
+        reserve(&self.write(), expected)?;
         let mut keys = Vec::with_capacity(REBUILD_CHUNK);
         let mut vectors = Vec::with_capacity(REBUILD_CHUNK * self.dims);
         let mut failure = None;
         catalog.for_each_vector(&self.model_id, |id, vector| {
-            if failure.is_some() || vector.len() != self.dims {
+            if failure.is_some() {
+                return;
+            }
+            if vector.len() != self.dims {
+                failure = Some(IndexError::Dims { got: vector.len(), expected: self.dims });
                 return;
             }
             keys.push(id);
             vectors.extend_from_slice(vector);
             if keys.len() == REBUILD_CHUNK {
-                failure = self.add_parallel(&keys, &vectors, threads).err();
+                failure = self.add_parallel(&keys, &vectors).err();
                 keys.clear();
                 vectors.clear();
             }
@@ -256,30 +259,24 @@ impl VectorIndex {
         if let Some(err) = failure {
             return Err(err);
         }
-        self.add_parallel(&keys, &vectors, threads)?;
+        self.add_parallel(&keys, &vectors)?;
         // Everything since the last save is unsaved now.
         self.note_changes(self.len() as u64);
         Ok(())
     }
 
-    /// Adds new keys on `threads` threads; capacity is reserved first (under the write lock),
+    /// Adds new keys on a thread per core; capacity is reserved first (under the write lock),
     /// then adds share the read lock with searches.
-    fn add_parallel(&self, keys: &[i64], vectors: &[f32], threads: usize) -> Result<(), IndexError> {
+    fn add_parallel(&self, keys: &[i64], vectors: &[f32]) -> Result<(), IndexError> {
         if keys.is_empty() {
             return Ok(());
         }
-        {
-            let inner = self.write();
-            let needed = inner.size() + keys.len();
-            if needed > inner.capacity() {
-                inner.reserve_capacity_and_threads(needed.max(inner.capacity() * 2), threads + SEARCH_THREADS)?;
-            }
-        }
+        reserve(&self.write(), keys.len())?;
         let inner = self.read();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failure = Mutex::new(None);
         std::thread::scope(|scope| {
-            for _ in 0..threads.max(1) {
+            for _ in 0..adding_threads() {
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -340,23 +337,10 @@ impl VectorIndex {
         if inner.contains(key) {
             inner.remove(key)?;
         }
-        let needed = inner.size() + 1;
-        if needed > inner.capacity() {
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            inner.reserve_capacity_and_threads(needed.max(inner.capacity() * 2).max(64), threads + SEARCH_THREADS)?;
-        }
+        reserve(&inner, 1)?;
         inner.add(key, vector)?;
         drop(inner);
         self.note_changes(1);
-        Ok(())
-    }
-
-    /// Adds vectors for new, consecutive ids `first_id..` on `threads` threads (bulk loads).
-    pub fn add_new_batch(&self, first_id: i64, vectors: &[f32], threads: usize) -> Result<(), IndexError> {
-        let count = vectors.len() / self.dims;
-        let keys: Vec<i64> = (0..count as i64).map(|i| first_id + i).collect();
-        self.add_parallel(&keys, &vectors[..count * self.dims], threads)?;
-        self.note_changes(count as u64);
         Ok(())
     }
 
@@ -430,11 +414,11 @@ impl VectorIndex {
             if let Err(err) = inner.save(tmp_str) {
                 drop(inner);
                 remove_quietly(&tmp);
-                // usearch reports a full disk as a message; say what it is where we can tell.
-                return Err(IndexError::Write {
-                    path: self.path.clone(),
-                    source: io::Error::other(err.what().to_string()),
-                });
+                // usearch reports I/O failures as a message: a full disk is told by its text.
+                let message = err.what().to_string();
+                let kind =
+                    if message.contains("No space left") { io::ErrorKind::StorageFull } else { io::ErrorKind::Other };
+                return Err(IndexError::Write { path: self.path.clone(), source: io::Error::new(kind, message) });
             }
             (inner.size() as u64, saved_changes)
         };
@@ -478,6 +462,24 @@ impl VectorIndex {
 
 /// Searching threads the native index keeps contexts for, beside the adding ones.
 const SEARCH_THREADS: usize = 4;
+
+/// Threads a bulk load adds on: one per core.
+fn adding_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Makes room for `extra` more vectors (doubling, so single adds stay amortised), with thread
+/// contexts for a bulk load's adders and concurrent searches. Needs the write lock.
+fn reserve(inner: &Index, extra: usize) -> Result<(), IndexError> {
+    let needed = inner.size() + extra;
+    if needed > inner.capacity() {
+        inner.reserve_capacity_and_threads(
+            needed.max(inner.capacity() * 2).max(64),
+            adding_threads() + SEARCH_THREADS,
+        )?;
+    }
+    Ok(())
+}
 
 fn new_native(dims: usize, quantization: Quantization) -> Result<Index, IndexError> {
     let options = IndexOptions {

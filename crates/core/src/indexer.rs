@@ -47,9 +47,7 @@ impl IndexerError {
     pub(crate) fn or_disk_full(self) -> Self {
         let full = match &self {
             IndexerError::Catalog(CatalogError::DiskFull(_)) => true,
-            IndexerError::Index(IndexError::Write { source, .. }) => {
-                is_disk_full(source) || source.to_string().contains("No space left")
-            }
+            IndexerError::Index(IndexError::Write { source, .. }) => is_disk_full(source),
             _ => false,
         };
         if full { IndexerError::DiskFull { what: self.to_string() } } else { self }

@@ -57,14 +57,6 @@ impl PrepareError {
     fn permanent(reason: impl Into<String>) -> Self {
         PrepareError::File(FileFailure::permanent(reason))
     }
-
-    /// The reason shown for a query image that cannot be used.
-    pub fn reason(&self) -> String {
-        match self {
-            PrepareError::File(failure) => failure.reason.clone(),
-            other => other.to_string(),
-        }
-    }
 }
 
 impl From<decode::PreprocessError> for PrepareError {

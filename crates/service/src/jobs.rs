@@ -51,16 +51,16 @@ impl Service {
         }
     }
 
-    /// Runs the background job until it is cancelled: watching ends only by cancel, so an error
-    /// or a panic is shown in the status and the job runs again after a back-off (a full disk
-    /// or an unplugged drive comes back by itself).
     /// The job thread's body; `jobs_alive` was counted up when it was spawned.
-    pub(crate) fn supervise(&self, control: &JobControl) {
+    fn supervise(&self, control: &JobControl) {
         self.supervise_until_cancelled(control);
         self.shared.jobs_alive.fetch_sub(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn supervise_until_cancelled(&self, control: &JobControl) {
+    /// Runs the background job until it is cancelled: watching ends only by cancel, so an error
+    /// or a panic is shown in the status and the job runs again after a back-off (a full disk
+    /// or an unplugged drive comes back by itself).
+    fn supervise_until_cancelled(&self, control: &JobControl) {
         let mut backoff = RESTART_AFTER;
         loop {
             let Ok(engine) = self.engine() else { return };
@@ -69,29 +69,14 @@ impl Service {
             }));
             drop(engine);
             let message = match run {
-                Ok(Ok(())) => {
-                    let mut state = lock(&self.shared.indexing);
-                    *state = IndexingState { paused: state.paused, ..Default::default() };
-                    drop(state);
-                    self.changed();
-                    return;
-                }
+                Ok(Ok(())) => return self.settle(IndexPhase::Idle, None),
                 Ok(Err(err)) => {
                     let err = ApiError::from(err);
                     // Without a model nothing can be indexed yet: the window asks for one, and
                     // fetching it restarts this job.
                     if matches!(err.kind, ErrorKind::ModelMissing | ErrorKind::ModelInvalid | ErrorKind::RuntimeMissing)
                     {
-                        let mut state = lock(&self.shared.indexing);
-                        *state = IndexingState {
-                            phase: IndexPhase::Idle,
-                            paused: state.paused,
-                            message: Some(err.message),
-                            ..Default::default()
-                        };
-                        drop(state);
-                        self.changed();
-                        return;
+                        return self.settle(IndexPhase::Idle, Some(err.message));
                     }
                     err.message
                 }
@@ -105,16 +90,7 @@ impl Service {
                 }
             };
             tracing::error!("indexing stopped: {message}; again in {}s", backoff.as_secs());
-            {
-                let mut state = lock(&self.shared.indexing);
-                *state = IndexingState {
-                    phase: IndexPhase::Error,
-                    paused: state.paused,
-                    message: Some(message),
-                    ..Default::default()
-                };
-            }
-            self.changed();
+            self.settle(IndexPhase::Error, Some(message));
             let deadline = Instant::now() + backoff;
             while Instant::now() < deadline {
                 if control.is_cancelled() {
@@ -124,6 +100,15 @@ impl Service {
             }
             backoff = (backoff * 2).min(RESTART_AFTER_MAX);
         }
+    }
+
+    /// The job stopped in `phase` (with why, if it says): progress is cleared, a pause stays.
+    fn settle(&self, phase: IndexPhase, message: Option<String>) {
+        {
+            let mut state = lock(&self.shared.indexing);
+            *state = IndexingState { phase, paused: state.paused, message, ..Default::default() };
+        }
+        self.changed();
     }
 
     /// How many background jobs are running: one while indexing or watching, else none.

@@ -390,14 +390,7 @@ impl Server {
     }
 
     fn peak_rss_mb(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
+        super::peak_rss_mb_of(&self.child.id().to_string())
     }
 
     fn stop(mut self) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Vectors in the catalog: stored as f16, each tagged with its model; every change logged with
 //! a position that only grows, so an index file can be brought up to date by replaying the log.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Catalog, CatalogError, Result, VectorChanges};
 
@@ -9,11 +9,7 @@ impl Catalog {
     /// The position of the last vector change (any model): an index file records the position
     /// it contains. Never goes back, even when old entries are pruned.
     pub fn last_change(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
+        log_position(&self.conn)
     }
 
     /// The vectors of `model_id` changed after position `after`, read in one transaction with
@@ -28,10 +24,7 @@ impl Catalog {
         if after < pruned {
             return Ok(None);
         }
-        let up_to: i64 = tx
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
+        let up_to = log_position(&tx)?;
         let mut stmt = tx.prepare(
             "SELECT l.photo_id, v.vector
              FROM (SELECT DISTINCT photo_id FROM vector_log WHERE model_id = ?1 AND seq > ?2 AND seq <= ?3) l
@@ -42,15 +35,8 @@ impl Catalog {
         let mut changes = Vec::new();
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            let vector = match row.get_ref(1)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
-                Some(bytes) => {
-                    let mut v = Vec::new();
-                    decode_vector(id, bytes, &mut v)?;
-                    Some(v)
-                }
-                None => None,
-            };
-            changes.push((id, vector));
+            let bytes = row.get_ref(1)?.as_blob_or_null().map_err(rusqlite::Error::from)?;
+            changes.push((id, bytes.map(|b| decoded(id, b)).transpose()?));
         }
         Ok(Some(VectorChanges { up_to, changes }))
     }
@@ -75,15 +61,10 @@ impl Catalog {
             as u64)
     }
 
-    /// Calls `each` with every vector of a model, in photo-id order, and returns the change-log
-    /// position they reflect (read in the same transaction).
-    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<i64> {
-        let tx = self.conn.unchecked_transaction()?;
-        let up_to: i64 = tx
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        let mut stmt = tx.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
+    /// Calls `each` with every vector of a model, in photo-id order.
+    pub fn for_each_vector(&self, model_id: &str, mut each: impl FnMut(i64, &[f32])) -> Result<()> {
+        let mut stmt =
+            self.conn.prepare("SELECT photo_id, vector FROM vectors WHERE model_id = ?1 ORDER BY photo_id")?;
         let mut rows = stmt.query([model_id])?;
         let mut buf = Vec::new();
         while let Some(row) = rows.next()? {
@@ -92,7 +73,7 @@ impl Catalog {
             decode_vector(id, bytes, &mut buf)?;
             each(id, &buf);
         }
-        Ok(up_to)
+        Ok(())
     }
 
     pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
@@ -104,13 +85,23 @@ impl Catalog {
                 |r| r.get(0),
             )
             .optional()?;
-        bytes
-            .map(|b| {
-                let mut v = Vec::new();
-                decode_vector(photo_id, &b, &mut v).map(|()| v)
-            })
-            .transpose()
+        bytes.map(|b| decoded(photo_id, &b)).transpose()
     }
+}
+
+/// The last position handed out in the change log (0 before the first change).
+fn log_position(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A stored vector decoded into a new buffer.
+fn decoded(photo_id: i64, bytes: &[u8]) -> Result<Vec<f32>> {
+    let mut vector = Vec::new();
+    decode_vector(photo_id, bytes, &mut vector)?;
+    Ok(vector)
 }
 
 fn pruned_key(model_id: &str) -> String {

@@ -45,7 +45,7 @@ impl Engine {
         prepared: Result<crate::prepare::Prepared, crate::prepare::PrepareError>,
         label: &Path,
     ) -> Result<Vec<f32>> {
-        let prepared = prepared.map_err(|err| Error::QueryImage { path: label.into(), reason: err.reason() })?;
+        let prepared = prepared.map_err(|err| Error::QueryImage { path: label.into(), reason: err.to_string() })?;
         let encoders = self.encoders()?;
         let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
         vectors.pop().ok_or_else(|| Error::QueryImage { path: label.into(), reason: "no embedding".into() })

@@ -157,40 +157,36 @@ impl IndexRun<'_> {
         work: &[Work],
         items: Vec<(usize, Result<Prepared, PrepareError>)>,
     ) -> Result<Vec<Outcome>, IndexerError> {
-        if let Some((_, Err(PrepareError::DiskFull { path, source }))) =
-            items.iter().find(|(_, p)| matches!(p, Err(PrepareError::DiskFull { .. })))
-        {
-            return Err(IndexerError::DiskFull { what: format!("cannot write {}: {source}", path.display()) });
-        }
         let pixels: Vec<f32> =
             items.iter().filter_map(|(_, p)| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
-        let encoded = match encode_in_batches(encoder, &pixels, self.batch_size) {
-            Ok((vectors, _)) => Ok(vectors),
+        let mut vectors = match encode_in_batches(encoder, &pixels, self.batch_size) {
+            Ok((vectors, _)) => Ok(vectors.into_iter()),
             Err(err @ EncoderError::OutOfMemory { .. }) => return Err(err.into()),
             Err(err) => {
                 tracing::warn!("the encoder failed on a batch of {} file(s): {err}", items.len());
                 Err(FileFailure::transient(format!("the model could not encode this photo: {err}")))
             }
         };
-        let mut vectors = encoded.as_ref().map(|v| v.iter()).ok();
         let mut outcomes = Vec::with_capacity(items.len());
         for (i, prepared) in items {
             let (folder_id, scanned) = &work[i];
             let file = facts(*folder_id, scanned);
-            let outcome = match (prepared, &encoded) {
-                (Ok(p), Ok(_)) => {
-                    let vector = vectors
-                        .as_mut()
-                        .and_then(Iterator::next)
-                        .cloned()
-                        .ok_or(EncoderError::OutputShape { role: "vision", got: 0, count: 1, dims: 0 })?;
+            outcomes.push(match (prepared, &mut vectors) {
+                (Ok(p), Ok(vectors)) => {
+                    let vector = vectors.next().ok_or(EncoderError::OutputShape {
+                        role: "vision",
+                        got: 0,
+                        count: 1,
+                        dims: 0,
+                    })?;
                     Outcome::Indexed { file, content_hash: p.content_hash, meta: p.meta, vector }
                 }
                 (Ok(_), Err(failure)) => Outcome::Failed { file, failure: failure.clone() },
                 (Err(PrepareError::File(failure)), _) => Outcome::Failed { file, failure },
-                (Err(other), _) => Outcome::Failed { file, failure: FileFailure::transient(other.to_string()) },
-            };
-            outcomes.push(outcome);
+                (Err(PrepareError::DiskFull { path, source }), _) => {
+                    return Err(IndexerError::DiskFull { what: format!("cannot write {}: {source}", path.display()) });
+                }
+            });
         }
         Ok(outcomes)
     }
