@@ -368,7 +368,8 @@ impl VectorIndex {
         self.read().contains(id as u64)
     }
 
-    /// The `k` nearest photos, best first, optionally only among `allowed` ids.
+    /// The `k` nearest photos, best first (equal scores by photo id), optionally only among
+    /// `allowed` ids.
     pub fn search(&self, query: &[f32], k: usize, allowed: Option<&HashSet<i64>>) -> Result<Vec<Scored>, IndexError> {
         if query.len() != self.dims {
             return Err(IndexError::Dims { got: query.len(), expected: self.dims });
@@ -386,7 +387,12 @@ impl VectorIndex {
             Some(allowed) => inner.filtered_search(query, k, |key| allowed.contains(&(key as i64)))?,
             None => inner.search(query, k)?,
         };
-        Ok(matches.keys.iter().zip(&matches.distances).map(|(key, d)| (*key as i64, 1.0 - d)).collect())
+        let mut scored: Vec<Scored> =
+            matches.keys.iter().zip(&matches.distances).map(|(key, d)| (*key as i64, 1.0 - d)).collect();
+        // Equal scores come back in an order that depends on how the graph was built (a parallel
+        // rebuild inserts in another order): ties go by photo id, so results never change with it.
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(scored)
     }
 
     /// Whether enough has changed since the last save (or for long enough) to save now.
