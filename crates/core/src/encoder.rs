@@ -13,7 +13,7 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::models::{ModelLocation, Precision};
 use crate::runtime::{Provider, Runtime};
-use crate::text::{ClipTokenizer, TokenizerError};
+use crate::text::{ClipTokenizer, TokenizerError, Tokens};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
@@ -91,7 +91,8 @@ impl Encoders {
             &model.path_of(&manifest.text.tokenizer),
             manifest.text.context_length,
             manifest.text.pad_id,
-        )?;
+        )?
+        .with_padding(manifest.text.padding);
         Ok(Encoders {
             image: ImageEncoder::new(vision, &vision_path, manifest.image.size, manifest.dims)?,
             text: TextEncoder::new(text, &text_path, tokenizer, manifest.dims)?,
@@ -393,14 +394,7 @@ impl TextEncoder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let len = self.tokenizer.context_length();
-        let mut ids = Vec::with_capacity(texts.len() * len);
-        let mut mask = Vec::with_capacity(texts.len() * len);
-        for text in texts {
-            let tokens = self.tokenizer.encode(text)?;
-            ids.extend(tokens.ids);
-            mask.extend(tokens.mask);
-        }
+        let Tokens { ids, mask, len } = self.tokenizer.encode_batch(texts)?;
         let run_err = |source| EncoderError::Run { role: "text", source };
         let shape = [texts.len(), len];
         let ids_tensor = TensorRef::from_array_view((shape, ids.as_slice())).map_err(run_err)?;

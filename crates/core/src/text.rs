@@ -1,8 +1,9 @@
 //! The CLIP tokenizer: the real `tokenizer.json` through Hugging Face `tokenizers`, truncated to
-//! the context length with EOS kept last, then padded.
+//! the context length with EOS kept last, then padded as the model's manifest says.
 
 use std::path::{Path, PathBuf};
 
+use crate::models::Padding;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +14,19 @@ pub enum TokenizerError {
     Encode { text: String, message: String },
 }
 
-/// Token ids and attention mask for one text, `context_length` long.
+/// Token ids and attention masks of one or more texts, each `len` long, row after row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tokens {
     pub ids: Vec<i64>,
     pub mask: Vec<i64>,
+    pub len: usize,
 }
 
 pub struct ClipTokenizer {
     inner: Tokenizer,
     context_length: usize,
     pad_id: u32,
+    padding: Padding,
 }
 
 impl ClipTokenizer {
@@ -40,7 +43,12 @@ impl ClipTokenizer {
             }))
             .map_err(load_err)?;
         inner.with_padding(None);
-        Ok(ClipTokenizer { inner, context_length, pad_id })
+        Ok(ClipTokenizer { inner, context_length, pad_id, padding: Padding::MaxLength })
+    }
+
+    /// The same tokenizer padding as `padding` says.
+    pub fn with_padding(self, padding: Padding) -> Self {
+        ClipTokenizer { padding, ..self }
     }
 
     /// Ids with BOS and EOS, at most `context_length` long, EOS last; no padding.
@@ -52,20 +60,28 @@ impl ClipTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
-    /// Ids padded to `context_length`, with the attention mask.
+    /// One text's ids, padded, with the attention mask.
     pub fn encode(&self, text: &str) -> Result<Tokens, TokenizerError> {
-        let ids = self.ids(text)?;
-        let mut tokens =
-            Tokens { ids: Vec::with_capacity(self.context_length), mask: Vec::with_capacity(self.context_length) };
-        for i in 0..self.context_length {
-            let id = ids.get(i).copied();
-            tokens.ids.push(i64::from(id.unwrap_or(self.pad_id)));
-            tokens.mask.push(i64::from(id.is_some()));
-        }
-        Ok(tokens)
+        self.encode_batch(&[text])
     }
 
-    pub fn context_length(&self) -> usize {
-        self.context_length
+    /// The texts' ids padded to one length (the context length, or the longest text's), with
+    /// their attention masks.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Tokens, TokenizerError> {
+        let each = texts.iter().map(|t| self.ids(t)).collect::<Result<Vec<_>, _>>()?;
+        let len = match self.padding {
+            Padding::MaxLength => self.context_length,
+            Padding::Longest => each.iter().map(Vec::len).max().unwrap_or(0),
+        };
+        let mut tokens =
+            Tokens { ids: Vec::with_capacity(len * texts.len()), mask: Vec::with_capacity(len * texts.len()), len };
+        for ids in &each {
+            for i in 0..len {
+                let id = ids.get(i).copied();
+                tokens.ids.push(i64::from(id.unwrap_or(self.pad_id)));
+                tokens.mask.push(i64::from(id.is_some()));
+            }
+        }
+        Ok(tokens)
     }
 }
