@@ -98,7 +98,11 @@ const REBUILD_CHUNK: usize = 8192;
 pub type Scored = (i64, f32);
 
 pub struct VectorIndex {
+    /// The native index does its own locking for adds, removes and searches running at once:
+    /// they all share the read lock. The write lock is for replacing it or growing its capacity.
     inner: RwLock<Index>,
+    /// One change at a time, and none while a save writes the file.
+    modify: Mutex<()>,
     /// `expansion_search` is index-wide: one search at a time sets it and searches.
     search_gate: Mutex<()>,
     path: PathBuf,
@@ -145,6 +149,7 @@ impl VectorIndex {
         Ok(VectorIndex {
             inner: RwLock::new(new_native(dims, quantization)?),
             search_gate: Mutex::new(()),
+            modify: Mutex::new(()),
             path: path.to_path_buf(),
             model_id: model_id.to_string(),
             dims,
@@ -179,7 +184,9 @@ impl VectorIndex {
             ));
         }
         // The checksum guards the native loader against a damaged file.
+        let started = Instant::now();
         let (file_bytes, checksum) = file_checksum(&self.path).map_err(|e| format!("unreadable index file ({e})"))?;
+        let checked = started.elapsed();
         if file_bytes != header.file_bytes || checksum != header.blake3 {
             return Err("index file does not match its checksum".into());
         }
@@ -189,6 +196,13 @@ impl VectorIndex {
         if inner.size() as u64 != header.count || inner.dimensions() != self.dims {
             return Err("loaded index disagrees with its header".into());
         }
+        tracing::debug!(
+            "loaded {} vectors from {} in {:.2} s (checksum {:.2} s)",
+            header.count,
+            self.path.display(),
+            started.elapsed().as_secs_f64(),
+            checked.as_secs_f64()
+        );
         Ok(header.log_position)
     }
 
@@ -196,7 +210,12 @@ impl VectorIndex {
     /// rebuilds when the file was not usable, the log no longer reaches back to it, or the
     /// result disagrees with the catalog's count. Marks the index ready.
     pub fn catch_up(&self, catalog: &Catalog) -> Result<OpenOutcome, IndexError> {
-        let result = self.catch_up_inner(catalog);
+        let result = self.catch_up_inner(catalog).and_then(|outcome| {
+            // Room for as many photos again now, while nothing searches yet: growing the
+            // capacity is the one change that waits for searches (128 ms at a million).
+            self.make_room(self.len().max(1024))?;
+            Ok(outcome)
+        });
         self.set_ready();
         result
     }
@@ -271,7 +290,8 @@ impl VectorIndex {
         if keys.is_empty() {
             return Ok(());
         }
-        reserve(&self.write(), keys.len())?;
+        let _modify = lock(&self.modify);
+        self.make_room(keys.len())?;
         let inner = self.read();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failure = Mutex::new(None);
@@ -333,14 +353,28 @@ impl VectorIndex {
             return Err(IndexError::Dims { got: vector.len(), expected: self.dims });
         }
         let key = id as u64;
-        let inner = self.write();
+        let _modify = lock(&self.modify);
+        self.make_room(1)?;
+        let inner = self.read();
         if inner.contains(key) {
             inner.remove(key)?;
         }
-        reserve(&inner, 1)?;
         inner.add(key, vector)?;
         drop(inner);
         self.note_changes(1);
+        Ok(())
+    }
+
+    /// Grows the capacity for `extra` more vectors when needed: the only change that waits for
+    /// searches to finish (and rarely, as capacity doubles).
+    fn make_room(&self, extra: usize) -> Result<(), IndexError> {
+        let full = {
+            let inner = self.read();
+            inner.size() + extra > inner.capacity()
+        };
+        if full {
+            reserve(&self.write(), extra)?;
+        }
         Ok(())
     }
 
@@ -351,7 +385,8 @@ impl VectorIndex {
     }
 
     pub fn remove(&self, id: i64) -> Result<(), IndexError> {
-        let removed = self.write().remove(id as u64)?;
+        let _modify = lock(&self.modify);
+        let removed = self.read().remove(id as u64)?;
         self.note_changes(removed as u64);
         Ok(())
     }
@@ -409,12 +444,13 @@ impl VectorIndex {
 
     /// Saves atomically (temp file, fsync, rename), then the header that vouches for it, as
     /// holding the change-log position `log_position`. Shares the read lock with searches:
-    /// only writers wait.
+    /// only changes wait.
     pub fn save(&self, log_position: i64) -> Result<(), IndexError> {
         let write_err = |source| IndexError::Write { path: self.path.clone(), source };
         let tmp = crate::fsio::temp_sibling(&self.path);
         let tmp_str = tmp.to_str().ok_or_else(|| IndexError::Path(tmp.clone()))?;
         let (count, saved_changes) = {
+            let _modify = lock(&self.modify);
             let inner = self.read();
             let saved_changes = self.unsaved.load(Ordering::Relaxed);
             if let Err(err) = inner.save(tmp_str) {
@@ -500,11 +536,30 @@ fn new_native(dims: usize, quantization: Quantization) -> Result<Index, IndexErr
     Ok(Index::new(&options)?)
 }
 
-/// Size and BLAKE3 of a file, read in a stream (an index file can be a gigabyte).
+/// Size and BLAKE3 of a file, read in chunks hashed on every core (an index file can be a
+/// gigabyte, and a restart waits for its checksum).
 fn file_checksum(path: &Path) -> io::Result<(u64, String)> {
+    use std::io::Read;
     let mut hasher = blake3::Hasher::new();
     let mut file = fs::File::open(path)?;
-    let bytes = io::copy(&mut file, &mut hasher)?;
+    let mut chunk = vec![0u8; 16 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match file.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        hasher.update_rayon(&chunk[..filled]);
+        bytes += filled as u64;
+    }
     Ok((bytes, hasher.finalize().to_hex().to_string()))
 }
 
@@ -539,6 +594,47 @@ mod tests {
             .collect();
         catalog.write_batch("m", &outcomes).unwrap();
         catalog
+    }
+
+    #[test]
+    fn searches_run_beside_adds_removes_and_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog_with_vectors(dir.path(), &[[1.0, 0.0, 0.0]]);
+        let (index, _) = VectorIndex::open(&dir.path().join("m.usearch"), "m", 3, Quantization::F16, &catalog).unwrap();
+        // A change or a save in progress holds `modify`: a search must not wait for it.
+        let held = lock(&index.modify);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let index = &index;
+            scope.spawn(move || tx.send(index.search(&[1.0, 0.0, 0.0], 1, None).map(|r| r.len())));
+            let found = rx.recv_timeout(Duration::from_secs(10)).expect("the search waited for a change");
+            assert_eq!(found.unwrap(), 1);
+            drop(held);
+        });
+        // Thousands of adds and removes while another thread searches: every search answers,
+        // and the index ends as the changes left it.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let searcher = scope.spawn(|| {
+                let mut searches = 0;
+                while !done.load(Ordering::Relaxed) {
+                    assert!(!index.search(&[0.5, 0.5, 0.1], 10, None).unwrap().is_empty());
+                    searches += 1;
+                }
+                searches
+            });
+            for id in 2..3000i64 {
+                let angle = id as f32 * 0.001;
+                index.add(id, &[angle.cos(), angle.sin(), 0.2]).unwrap();
+                if id % 3 == 0 {
+                    index.remove(id - 1).unwrap();
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+            assert!(searcher.join().unwrap() > 0);
+        });
+        assert_eq!(index.len(), 1 + 2998 - 999);
+        assert!(index.contains(2999) && !index.contains(2) && index.contains(3));
     }
 
     #[test]

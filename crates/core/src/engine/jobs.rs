@@ -191,8 +191,10 @@ impl Engine {
         control: &JobControl,
         job: impl FnOnce(&IndexRun<'_>) -> std::result::Result<IndexSummary, IndexerError>,
     ) -> Result<IndexSummary> {
-        let encoders = self.encoders()?;
+        // The index first: a search after a restart waits for it (a second or two for a million
+        // photos) and loads the encoders itself meanwhile.
         let index = self.vector_index()?;
+        let encoders = self.encoders()?;
         // Writes must not race a replay or rebuild still running.
         index.wait_ready();
         let layout = self.options.layout(encoders.provider);
