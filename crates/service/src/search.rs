@@ -73,7 +73,9 @@ impl Service {
                 thumbnail: h.thumbnail.map(|p| p.display().to_string()),
             })
             .collect();
-        Ok(SearchResponse { hits, offset: request.offset, more, took_ms: started.elapsed().as_secs_f64() * 1000.0 })
+        let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!("search page at {offset}: {took_ms:.1} ms");
+        Ok(SearchResponse { hits, offset: request.offset, more, took_ms })
     }
 
     /// The request's terms and filters as a core query.

@@ -61,6 +61,7 @@ impl Engine {
     /// [`Engine::search`] as photo ids and scores only, best first: what a page of results is
     /// cut from.
     pub fn search_ranked(&self, query: &SearchQuery) -> Result<Vec<(i64, f32)>> {
+        let started = std::time::Instant::now();
         let dims = self.model.manifest.dims;
         let mut combined = vec![0.0f32; dims];
         let mut exclude = HashSet::new();
@@ -92,8 +93,16 @@ impl Engine {
             ids.retain(|id| !exclude.contains(id));
             Some(ids)
         };
+        let embedded = started.elapsed();
         let index = self.vector_index()?;
         let scored = index.search(&combined, query.limit + exclude.len(), allowed.as_ref())?;
+        tracing::debug!(
+            "ranked {} in {:.1} ms: query embeddings and filter {:.1} ms, index {:.1} ms",
+            query.limit,
+            started.elapsed().as_secs_f64() * 1e3,
+            embedded.as_secs_f64() * 1e3,
+            (started.elapsed() - embedded).as_secs_f64() * 1e3
+        );
         Ok(scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect())
     }
 
