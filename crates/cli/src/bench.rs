@@ -188,18 +188,28 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
     let engine = Engine::open(options.clone())?;
     let encoders = engine.encoders()?;
     let variant = engine.model().manifest.variant(encoders.precision)?;
-    let mut files = vec![engine.model().path_of(&variant.vision)];
-    files.extend(graphs.iter().cloned());
+    let name_of = |file: &Path| file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut files = vec![(name_of(&engine.model().path_of(&variant.vision)), engine.model().path_of(&variant.vision))];
+    // A graph with uint8 weights also runs as the app runs it: rewritten to signed int8.
+    let rewrites = tempfile::tempdir()?;
+    for graph in graphs {
+        files.push((name_of(graph), graph.clone()));
+        let (signed, nodes) = photo_search_core::signed::rewrite(&std::fs::read(graph)?)?;
+        if nodes > 0 {
+            let path = rewrites.path().join(name_of(graph));
+            std::fs::write(&path, signed)?;
+            files.push((format!("{} (signed rewrite)", name_of(graph)), path));
+        }
+    }
     println!("vision encoder alone, {} on {}:", engine.model().manifest.name, encoders.provider.name());
-    for file in &files {
+    for (name, file) in &files {
         for threads in [1, cores()] {
             let encoder = encoders.image_encoder_from(file, threads)?;
             let rates: Vec<String> = batches
                 .iter()
                 .map(|b| encoder_rate(&encoder, *b).map(|r| format!("b{b} {r:>5.1}")))
                 .collect::<Result<_>>()?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            println!("  {name:<32} {threads} thread(s): {} images/s", rates.join("  "));
+            println!("  {name:<48} {threads} thread(s): {} images/s", rates.join("  "));
             if threads == cores() {
                 break;
             }

@@ -11,7 +11,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::models::{ModelLocation, Precision};
+use crate::models::{FileSpec, ModelLocation, Precision};
 use crate::runtime::{Provider, Runtime};
 use crate::text::{ClipTokenizer, TokenizerError, Tokens};
 
@@ -83,9 +83,10 @@ impl Encoders {
         let variant_err = |problem: String| EncoderError::Interface { role: "model", path: model.dir.clone(), problem };
         let variant = manifest.variant(precision).map_err(|e| variant_err(e.to_string()))?;
         let cache = cache_dir.join("ort").join(&manifest.id);
-        let vision_path = model.path_of(&variant.vision);
+        let signed_cache = cache_dir.join("signed").join(&manifest.id);
+        let vision_path = graph_to_open(model, &variant.files, &variant.vision, &signed_cache);
         let (vision, provider) = open_session(runtime, "vision", &vision_path, &cache, options.threads)?;
-        let text_path = model.path_of(&variant.text);
+        let text_path = graph_to_open(model, &variant.files, &variant.text, &signed_cache);
         let (text, _) = open_session(runtime, "text", &text_path, &cache, options.threads)?;
         let tokenizer = ClipTokenizer::from_file(
             &model.path_of(&manifest.text.tokenizer),
@@ -184,6 +185,23 @@ fn open_session(
         }
     }
     Err(load_err(last_err.unwrap_or_else(|| ort::Error::new("no execution provider could load the model"))))
+}
+
+/// The graph file to open for the model file `relative`: its exact signed-int8 rewrite when it
+/// has uint8 weights (ONNX Runtime's u8 x s8 path is faster), else the file itself. A rewrite
+/// that fails leaves the pinned file to run as it is, slower, and says so.
+fn graph_to_open(model: &ModelLocation, files: &[FileSpec], relative: &Path, cache: &Path) -> PathBuf {
+    let source = model.path_of(relative);
+    let Some(sha256) = files.iter().find(|f| f.path == relative).and_then(|f| f.sha256.as_deref()) else {
+        return source;
+    };
+    match crate::signed::signed_graph(&source, sha256, cache) {
+        Ok(path) => path,
+        Err(err) => {
+            tracing::warn!("{}: running its uint8 weights as they are: {err}", source.display());
+            source
+        }
+    }
 }
 
 fn session_builder(

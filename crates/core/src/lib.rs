@@ -21,6 +21,7 @@ pub mod prepare;
 pub mod query;
 pub mod runtime;
 pub mod scan;
+pub mod signed;
 pub mod text;
 pub mod watch;
 
