@@ -16,7 +16,7 @@ use photo_search_core::catalog::PhotoFilter;
 use photo_search_core::index::Quantization;
 use photo_search_core::indexer::JobControl;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
-use photo_search_core::models::{self, ModelChoice};
+use photo_search_core::models::{self, ModelChoice, Precision};
 use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
 use photo_search_core::scan::Excludes;
 use photo_search_core::{Engine, EngineOptions};
@@ -46,6 +46,9 @@ struct Cli {
     /// Hidden names, @eaDir, #recycle, $RECYCLE.BIN and #snapshot are always skipped.
     #[arg(long = "exclude", global = true, value_name = "PATTERN")]
     excludes: Vec<String>,
+    /// Model precision to run (default: fp16 on a GPU, int8 on the CPU, as the manifest says).
+    #[arg(long, global = true, value_enum)]
+    precision: Option<PrecisionArg>,
     /// How vectors are stored in the index.
     #[arg(long, global = true, value_enum, default_value_t = QuantizationArg::F16)]
     quantization: QuantizationArg,
@@ -54,6 +57,13 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    Int8,
+    Fp16,
+    Fp32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,6 +241,11 @@ fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine
     options.workers = cli.workers;
     options.excludes = Excludes::with(&cli.excludes);
     options.decode_threads = cli.decode_threads;
+    options.precision = cli.precision.map(|p| match p {
+        PrecisionArg::Int8 => Precision::Int8,
+        PrecisionArg::Fp16 => Precision::Fp16,
+        PrecisionArg::Fp32 => Precision::Fp32,
+    });
     options.quantization = match cli.quantization {
         QuantizationArg::F16 => Quantization::F16,
         QuantizationArg::F32 => Quantization::F32,

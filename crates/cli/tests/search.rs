@@ -120,6 +120,19 @@ fn status_reports_cpu_provider_and_counts() {
 }
 
 #[test]
+fn a_chosen_precision_is_run_or_refused_by_name() {
+    let t = indexed_library();
+    let status = t.json(&["--precision", "fp32", "status", "--json"]);
+    assert_eq!(status["model"]["precision"], "fp32");
+    assert!(status["model"]["problem"].is_null());
+    // The test model has no int8 graphs: the status says so instead of running another.
+    let status = t.json(&["--precision", "int8", "status", "--json"]);
+    assert_eq!(status["model"]["precision"], "int8");
+    let problem = status["model"]["problem"].as_str().unwrap();
+    assert!(problem.contains("int8"), "{problem}");
+}
+
+#[test]
 fn optimized_graphs_are_cached_and_reused_on_the_next_start() {
     let t = indexed_library();
     let cache = t.library().join("cache/ort/test-color");

@@ -125,6 +125,9 @@ pub struct EngineOptions {
     pub access: Access,
     pub quantization: Quantization,
     pub encoder: EncoderOptions,
+    /// The model precision to run; `None` picks by provider (the manifest's GPU default when a
+    /// GPU is available and its files are pinned, else its CPU default).
+    pub precision: Option<crate::models::Precision>,
     /// Indexing workers, each with its own vision session; 0 picks by provider and cores.
     pub workers: usize,
     /// Threads that only decode while indexing; `None` picks by provider (none on CPU, where
@@ -173,6 +176,7 @@ impl EngineOptions {
             access,
             quantization: Quantization::default(),
             encoder: EncoderOptions::default(),
+            precision: None,
             workers: 0,
             decode_threads: None,
             limits: DecodeLimits::default(),

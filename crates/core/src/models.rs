@@ -430,13 +430,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_default_manifest_is_valid_and_pinned() {
+    fn builtin_default_manifest_is_valid_and_every_precision_is_pinned() {
         let m = Manifest::builtin(DEFAULT_MODEL).unwrap();
         assert_eq!(m.dims, 512);
         assert_eq!(m.default_cpu, Precision::Int8);
         assert_eq!(m.default_gpu, Precision::Fp16);
-        for file in m.files_for(Precision::Int8).unwrap() {
-            assert!(file.sha256.is_some() && file.bytes.is_some(), "{} is not pinned", file.path.display());
+        for precision in [Precision::Int8, Precision::Fp16, Precision::Fp32] {
+            for file in m.files_for(precision).unwrap() {
+                assert!(file.sha256.is_some() && file.bytes.is_some(), "{} is not pinned", file.path.display());
+            }
         }
     }
 

@@ -15,10 +15,13 @@ impl Engine {
         self.library.cache_dir().join("verified.json")
     }
 
-    /// The precision to run: the GPU default when a GPU provider is available and its files are
-    /// pinned, else the CPU default.
+    /// The precision to run: the one chosen, else the GPU default when a GPU provider is
+    /// available and its files are pinned, else the CPU default.
     pub(super) fn precision(&self) -> Precision {
         let manifest = &self.model.manifest;
+        if let Some(chosen) = self.options.precision {
+            return chosen;
+        }
         if gpu_available() && manifest.default_gpu != manifest.default_cpu {
             let pinned =
                 manifest.files_for(manifest.default_gpu).is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
