@@ -200,6 +200,9 @@ enum ModelCommand {
     Verify { id: Option<String> },
     /// Download a model into the library (resumable, checksum-verified).
     Fetch { id: Option<String> },
+    /// Make a model (an id or a model folder) the one this library searches with; `index`
+    /// then embeds its photos with it. `--model` on any command chooses for that run only.
+    Use { model: String },
 }
 
 fn main() -> ExitCode {
@@ -582,6 +585,16 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                 );
             }
             println!("models folder: {}", models_dir.display());
+        }
+        ModelCommand::Use { model } => {
+            let engine = open(cli, Access::Read, Some(model))?;
+            photo_search_core::library::set_active_model(engine.library().root(), &ModelChoice::parse(model))
+                .with_context(|| format!("cannot record the model in {}", engine.library().root().display()))?;
+            let m = &engine.model().manifest;
+            println!(
+                "this library now searches with {} ({}); `photo-search index` embeds its photos with it",
+                m.id, m.name
+            );
         }
         ModelCommand::Verify { id } => {
             let engine = open(cli, Access::Read, id.as_deref())?;

@@ -120,6 +120,38 @@ fn status_reports_cpu_provider_and_counts() {
 }
 
 #[test]
+fn the_library_keeps_the_model_it_was_indexed_with() {
+    let t = indexed_library();
+    // As the app and `serve` start: no --model.
+    let bare = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
+            .arg("--library")
+            .arg(t.library())
+            .args(args)
+            .env_remove("PHOTO_SEARCH_LIBRARY")
+            .env_remove("PHOTO_SEARCH_MODEL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let model_of = |args: &[&str]| {
+        let status: serde_json::Value = serde_json::from_str(&bare(args)).unwrap();
+        status["model"]["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(model_of(&["status", "--json"]), "test-color");
+    let names = hit_names(&serde_json::from_str(&bare(&["search", "red", "--json"])).unwrap());
+    assert!(names.iter().any(|n| n.starts_with("red")), "{names:?}");
+    // --model chooses for one run only.
+    assert_eq!(model_of(&["--model", "clip-vit-base-patch32", "status", "--json"]), "clip-vit-base-patch32");
+    assert_eq!(model_of(&["status", "--json"]), "test-color");
+    // `models use` changes it.
+    let out = bare(&["models", "use", "clip-vit-base-patch32"]);
+    assert!(out.contains("now searches with clip-vit-base-patch32"), "{out}");
+    assert_eq!(model_of(&["status", "--json"]), "clip-vit-base-patch32");
+}
+
+#[test]
 fn a_chosen_precision_is_run_or_refused_by_name() {
     let t = indexed_library();
     let status = t.json(&["--precision", "fp32", "status", "--json"]);

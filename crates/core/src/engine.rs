@@ -217,7 +217,22 @@ impl Engine {
         let library = Library::open(&options.library, options.access)?;
         let catalog = Catalog::open(&library.catalog_path())?;
         let reader = Catalog::open_reader(&library.catalog_path())?;
-        let model = ModelLocation::find(&options.model, &library.models_dir())?;
+        let choice = match &options.model {
+            ModelChoice::Library => crate::library::active_model(library.root()).unwrap_or_default(),
+            explicit => explicit.clone(),
+        };
+        let model = ModelLocation::find(&choice, &library.models_dir())?;
+        if library.access() == Access::Write && crate::library::active_model(library.root()).is_none() {
+            // The first model to write a library is the one it uses from then on; another
+            // chosen for one run does not change it.
+            let recorded = match choice {
+                ModelChoice::Library => ModelChoice::Id(model.manifest.id.clone()),
+                other => other,
+            };
+            if let Err(err) = crate::library::set_active_model(library.root(), &recorded) {
+                tracing::warn!("cannot record the library's model: {err}");
+            }
+        }
         Ok(Engine {
             library,
             catalog: Mutex::new(catalog),

@@ -5,6 +5,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::models::ModelChoice;
+
 /// Environment variable that overrides the default library folder.
 pub const LIBRARY_ENV: &str = "PHOTO_SEARCH_LIBRARY";
 
@@ -104,6 +106,38 @@ impl Library {
     }
 }
 
+/// The file that records which model a library searches with.
+fn model_file(root: &Path) -> PathBuf {
+    root.join("model.json")
+}
+
+/// The model the library at `root` uses: recorded when it was first opened for writing, or
+/// chosen since (`photo-search models use`, the app's settings). `None` for a library that
+/// records none (the default model then).
+pub fn active_model(root: &Path) -> Option<ModelChoice> {
+    let bytes = fs::read(model_file(root)).ok()?;
+    match serde_json::from_slice::<ModelChoice>(&bytes) {
+        Ok(ModelChoice::Library) => None,
+        Ok(choice) => Some(choice),
+        Err(err) => {
+            tracing::warn!("ignoring {}: {err}", model_file(root).display());
+            None
+        }
+    }
+}
+
+/// Records the model the library at `root` uses from now on; a folder is recorded as an
+/// absolute path, so every program finds it whatever its working directory.
+pub fn set_active_model(root: &Path, choice: &ModelChoice) -> std::io::Result<()> {
+    let choice = match choice {
+        ModelChoice::Library => return Ok(()),
+        ModelChoice::Dir(dir) => ModelChoice::Dir(dir.canonicalize()?),
+        id => id.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&choice).map_err(std::io::Error::other)?;
+    crate::fsio::write_atomic(&model_file(root), &json)
+}
+
 /// The thumbnail of content `hash` under `thumbs_dir` (two-level fan-out keeps folders small).
 pub fn thumbnail_file(thumbs_dir: &Path, hash: &[u8; 32]) -> PathBuf {
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -136,6 +170,30 @@ fn take_writer_lock(root: &Path) -> Result<File, LibraryError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_library_model_is_recorded_with_folders_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(active_model(dir.path()), None);
+        set_active_model(dir.path(), &ModelChoice::Id("some-model".into())).unwrap();
+        assert_eq!(active_model(dir.path()), Some(ModelChoice::Id("some-model".into())));
+        let model_dir = dir.path().join("models/mine");
+        fs::create_dir_all(&model_dir).unwrap();
+        let relative = pathdiff_free_relative(&model_dir);
+        set_active_model(dir.path(), &ModelChoice::Dir(relative)).unwrap();
+        assert_eq!(active_model(dir.path()), Some(ModelChoice::Dir(model_dir.canonicalize().unwrap())));
+        fs::write(model_file(dir.path()), b"{not json").unwrap();
+        assert_eq!(active_model(dir.path()), None, "a damaged record means the default");
+    }
+
+    /// `path` relative to the working directory, by way of `..` steps from it.
+    fn pathdiff_free_relative(path: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let ups = cwd.components().count() - 1;
+        let mut relative: PathBuf = std::iter::repeat_n("..", ups).collect();
+        relative.push(path.strip_prefix("/").unwrap());
+        relative
+    }
+
     use super::*;
 
     #[test]

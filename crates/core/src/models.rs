@@ -272,12 +272,17 @@ fn is_plain_relative(path: &Path) -> bool {
 }
 
 /// Where a model comes from, as the user chose it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelChoice {
     /// A known model id, stored under the library's models folder.
     Id(String),
     /// A local model folder with its own `manifest.toml` (or a `<folder>.toml` beside it).
     Dir(PathBuf),
+    /// The model the library uses (`crate::library::active_model`); the default model for a
+    /// library that records none.
+    #[default]
+    Library,
 }
 
 impl ModelChoice {
@@ -285,12 +290,6 @@ impl ModelChoice {
     pub fn parse(value: &str) -> Self {
         let path = Path::new(value);
         if path.is_dir() { ModelChoice::Dir(path.to_path_buf()) } else { ModelChoice::Id(value.to_string()) }
-    }
-}
-
-impl Default for ModelChoice {
-    fn default() -> Self {
-        ModelChoice::Id(DEFAULT_MODEL.into())
     }
 }
 
@@ -310,6 +309,7 @@ impl ModelLocation {
                 let path = if inside.is_file() || !beside.is_file() { inside } else { beside };
                 Ok(ModelLocation { manifest: Manifest::from_file(&path)?, dir: dir.clone() })
             }
+            ModelChoice::Library => Self::find(&ModelChoice::Id(DEFAULT_MODEL.into()), models_dir),
             ModelChoice::Id(id) => {
                 let dir = models_dir.join(id);
                 let manifest = match Manifest::builtin(id) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use photo_search_core::library::Access;
+use photo_search_core::library::{self, Access};
 use photo_search_core::models::ModelChoice;
 use photo_search_core::scan::Excludes;
 use photo_search_core::{Engine, EngineOptions};
@@ -16,9 +16,12 @@ use crate::api::{ApiError, ErrorKind, Settings, SettingsUpdate};
 use crate::{Service, lock};
 
 /// Settings of the app kept beside the catalog (`app-settings.json` in the library): they choose
-/// how the engine is opened, so they cannot live inside it.
+/// how the engine is opened, so they cannot live inside it. The model is the library's own
+/// (`library::active_model`), shared with the CLI and `serve`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AppSettings {
+    /// Where earlier versions kept the app's model folder: moved into the library on load.
+    #[serde(default, skip_serializing)]
     model_dir: Option<PathBuf>,
     threads: Option<usize>,
     workers: Option<usize>,
@@ -30,7 +33,19 @@ impl AppSettings {
     }
 
     pub(crate) fn load(library: &Path) -> Self {
-        std::fs::read(Self::path(library)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        let mut settings: Self =
+            std::fs::read(Self::path(library)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let Some(dir) = settings.model_dir.take() {
+            match library::set_active_model(library, &ModelChoice::Dir(dir.clone())) {
+                Ok(()) => {
+                    if let Err(err) = settings.save(library) {
+                        tracing::warn!("cannot rewrite the app settings: {err}");
+                    }
+                }
+                Err(err) => tracing::warn!("cannot move the model folder {} into the library: {err}", dir.display()),
+            }
+        }
+        settings
     }
 
     pub(crate) fn save(&self, library: &Path) -> Result<(), ApiError> {
@@ -40,9 +55,6 @@ impl AppSettings {
     }
 
     pub(crate) fn apply(&self, options: &mut EngineOptions) {
-        if let Some(dir) = &self.model_dir {
-            options.model = ModelChoice::Dir(dir.clone());
-        }
         if let Some(threads) = self.threads {
             options.encoder.threads = threads;
         }
@@ -56,11 +68,15 @@ impl Service {
     pub fn settings(&self) -> Result<Settings, ApiError> {
         let engine = self.engine()?;
         let saved = AppSettings::load(engine.library().root());
+        let model_dir = match library::active_model(engine.library().root()) {
+            Some(ModelChoice::Dir(dir)) => Some(dir.display().to_string()),
+            _ => None,
+        };
         Ok(Settings {
             excludes: engine.saved_excludes()?,
             builtin_excludes: Excludes::default().patterns().to_vec(),
             library: engine.library().root().display().to_string(),
-            model_dir: saved.model_dir.map(|d| d.display().to_string()),
+            model_dir,
             threads: saved.threads.unwrap_or(self.shared.base.encoder.threads) as u32,
             workers: saved.workers.unwrap_or(self.shared.base.workers) as u32,
             provider: engine.status().ok().and_then(|s| s.provider),
@@ -76,15 +92,22 @@ impl Service {
         drop(engine);
         let mut saved = AppSettings::load(&library);
         let before = saved.clone();
+        let mut model_chosen = false;
         if let Some(dir) = &update.model_dir {
-            saved.model_dir = if dir.trim().is_empty() {
-                None
+            let choice = if dir.trim().is_empty() {
+                ModelChoice::Id(photo_search_core::models::DEFAULT_MODEL.into())
             } else {
                 let dir = PathBuf::from(dir.trim());
                 photo_search_core::models::ModelLocation::find(&ModelChoice::Dir(dir.clone()), &library.join("models"))
                     .map_err(|e| ApiError::bad_request(format!("{}: {e}", dir.display())))?;
-                Some(dir)
+                ModelChoice::Dir(dir)
             };
+            if library::active_model(&library).as_ref() != Some(&choice) {
+                library::set_active_model(&library, &choice).map_err(|e| {
+                    ApiError::new(ErrorKind::Internal, format!("cannot record the library's model: {e}"))
+                })?;
+                model_chosen = true;
+            }
         }
         if let Some(threads) = update.threads {
             saved.threads = Some(threads as usize);
@@ -92,21 +115,25 @@ impl Service {
         if let Some(workers) = update.workers {
             saved.workers = Some(workers as usize);
         }
-        if saved != before {
+        if saved != before || model_chosen {
             saved.save(&library)?;
-            self.reopen()?;
+            self.reopen(model_chosen)?;
         } else if update.excludes.is_some() {
             self.start_background();
         }
         self.settings()
     }
 
-    /// Reopens the engine with the saved settings (a model folder, threads), then restarts the
-    /// background job.
-    pub(crate) fn reopen(&self) -> Result<(), ApiError> {
+    /// Reopens the engine with the saved settings (threads, workers), then restarts the
+    /// background job. With `model_chosen`, on the library's model even if this process was
+    /// started with another (`--model` chooses for one run only).
+    pub(crate) fn reopen(&self, model_chosen: bool) -> Result<(), ApiError> {
         self.stop_background();
         let mut options = self.shared.base.clone();
         AppSettings::load(&options.library).apply(&mut options);
+        if model_chosen {
+            options.model = ModelChoice::Library;
+        }
         options.access = Access::Write;
         {
             let mut slot = self.shared.engine.write().unwrap_or_else(|p| p.into_inner());

@@ -278,8 +278,7 @@ impl Server {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--library")
             .arg(&options.library)
-            .arg("--model")
-            .arg(model_arg(options))
+            .args(model_args(options))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -407,9 +406,11 @@ impl Server {
     }
 }
 
-fn model_arg(options: &EngineOptions) -> std::ffi::OsString {
+/// `--model` as given to this run, for `serve` (none: the library's own).
+fn model_args(options: &EngineOptions) -> Vec<std::ffi::OsString> {
     match &options.model {
-        photo_search_core::models::ModelChoice::Dir(dir) => dir.clone().into_os_string(),
-        photo_search_core::models::ModelChoice::Id(id) => id.into(),
+        photo_search_core::models::ModelChoice::Dir(dir) => vec!["--model".into(), dir.clone().into_os_string()],
+        photo_search_core::models::ModelChoice::Id(id) => vec!["--model".into(), id.into()],
+        photo_search_core::models::ModelChoice::Library => Vec::new(),
     }
 }
