@@ -134,19 +134,19 @@ fn measure_decode(
     };
     let fast = time(&mut |bytes| {
         let d = decode::decode_scaled(bytes, limits, target)?;
-        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        decode::model_tensor(&d.rgb, spec, &mut tensor)?;
         Ok(())
     })?;
     let fast_with_thumbnail = time(&mut |bytes| {
         let d = decode::decode_scaled(bytes, limits, target)?;
-        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        decode::model_tensor(&d.rgb, spec, &mut tensor)?;
         decode::thumbnail_jpeg(&d.rgb, THUMBNAIL_SIDE)?;
         Ok(())
     })?;
     let full = time(&mut |bytes| {
         let d = decode::decode(bytes, limits)?;
         megapixels += f64::from(d.rgb.width()) * f64::from(d.rgb.height()) / 1e6;
-        decode::clip_tensor(&d.rgb, spec, &mut tensor)?;
+        decode::model_tensor(&d.rgb, spec, &mut tensor)?;
         Ok(())
     })?;
     Ok(DecodeCost { fast, fast_with_thumbnail, full, megapixels: megapixels / data.len() as f64 })

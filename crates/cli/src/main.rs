@@ -573,7 +573,8 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                     Err(err) => format!("not ready: {err}"),
                 };
                 let m = &engine.model().manifest;
-                println!("{id}  {}  {} dims  {state}", m.name, m.dims);
+                let license = m.license.as_deref().unwrap_or("licence not stated");
+                println!("{id}  {}  {} dims  {license}  {state}\n    {}", m.name, m.dims, m.description);
             }
             if let Some(model) = &cli.model {
                 let m = &engine.model().manifest;

@@ -11,7 +11,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use turbojpeg::{Decompressor, ScalingFactor};
 
 use crate::metadata::{ExifFacts, read_exif, read_exif_from_file};
-use crate::models::ImageSpec;
+use crate::models::{ImageSpec, Resize};
 
 /// Limits that refuse decompression bombs before their pixels are allocated.
 #[derive(Debug, Clone, Copy)]
@@ -305,12 +305,25 @@ pub enum PreprocessError {
 /// part that survives the center crop is resized.
 const MAX_RESIZED_SIDE: u32 = 4096;
 
-/// CLIP preprocessing as in `preprocessor_config.json`: shortest side to `spec.size` (bicubic,
-/// the longer side truncated as transformers does), center crop, scale to [0, 1], normalize,
-/// written as planar CHW into `out` (length `3 * size * size`).
-pub fn clip_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<(), PreprocessError> {
+/// The model's input as its manifest describes it (as transformers' image processors do):
+/// resized (bicubic) either shortest side to `spec.size`, the longer side truncated, then
+/// center-cropped (CLIP), or squashed to `size` x `size` (SigLIP); scaled to [0, 1],
+/// normalized, written as planar CHW into `out` (length `3 * size * size`).
+pub fn model_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<(), PreprocessError> {
     let size = spec.size;
     let (w, h) = rgb.dimensions();
+    if spec.resize == Resize::Squash {
+        let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
+        let mut dst = Image::new(size, size, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+        Resizer::new().resize(&src, &mut dst, &options).map_err(|source| PreprocessError::Resize {
+            width: w,
+            height: h,
+            source,
+        })?;
+        normalize_into(&dst, 0, 0, spec, out);
+        return Ok(());
+    }
     let (short, long) = (w.min(h), w.max(h));
     let resized_long = ((f64::from(size) * f64::from(long) / f64::from(short)) as u32).max(size);
     let (rw, rh) = if w <= h { (size, resized_long) } else { (resized_long, size) };
@@ -343,6 +356,13 @@ pub fn clip_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<
         (dst, (rw - size) / 2, (rh - size) / 2)
     };
 
+    normalize_into(&resized, left, top, spec, out);
+    Ok(())
+}
+
+/// The `size` x `size` square of `resized` at (`left`, `top`), scaled and normalized into `out`.
+fn normalize_into(resized: &Image<'_>, left: u32, top: u32, spec: &ImageSpec, out: &mut [f32]) {
+    let size = spec.size;
     let stride = resized.width() as usize * 3;
     let plane = (size * size) as usize;
     let pixels = resized.buffer();
@@ -356,7 +376,6 @@ pub fn clip_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -386,7 +405,7 @@ mod tests {
         let spec = ImageSpec::clip(224);
         let img = RgbImage::from_pixel(300, 500, image::Rgb([255, 0, 128]));
         let mut out = vec![0.0; 3 * 224 * 224];
-        clip_tensor(&img, &spec, &mut out).unwrap();
+        model_tensor(&img, &spec, &mut out).unwrap();
         let plane = 224 * 224;
         for (c, value) in [255.0f32, 0.0, 128.0].into_iter().enumerate() {
             let expected = (value / 255.0 - spec.mean[c]) / spec.std[c];
@@ -399,7 +418,7 @@ mod tests {
         let spec = ImageSpec::clip(224);
         let img = RgbImage::from_pixel(20_000, 3, image::Rgb([10, 200, 30]));
         let mut out = vec![0.0; 3 * 224 * 224];
-        clip_tensor(&img, &spec, &mut out).unwrap();
+        model_tensor(&img, &spec, &mut out).unwrap();
         let expected = (200.0 / 255.0 - spec.mean[1]) / spec.std[1];
         assert!((out[224 * 224 + 5000] - expected).abs() < 1e-3);
     }

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The manifests built into the program, by id.
-pub const BUILTIN: &[(&str, &str)] =
-    &[("clip-vit-base-patch32", include_str!("../../../models/clip-vit-base-patch32.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("clip-vit-base-patch32", include_str!("../../../models/clip-vit-base-patch32.toml")),
+    ("siglip-base-patch16-224", include_str!("../../../models/siglip-base-patch16-224.toml")),
+];
 
 /// The model used when none is chosen.
 pub const DEFAULT_MODEL: &str = "clip-vit-base-patch32";
@@ -114,7 +116,10 @@ impl ImageSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resize {
+    /// The shortest side to `size`, keeping the aspect ratio (then a crop): CLIP.
     ShortestEdge,
+    /// Both sides to `size`, whatever the aspect ratio (no crop): SigLIP.
+    Squash,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +132,8 @@ pub enum Resample {
 #[serde(rename_all = "kebab-case")]
 pub enum Crop {
     Center,
+    /// No crop: only with `resize = "squash"`, which makes the input square already.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,8 +186,12 @@ pub struct Variant {
 pub struct Manifest {
     pub id: String,
     pub name: String,
+    /// One line a person chooses by: what the model is good at and what it costs.
     #[serde(default)]
     pub description: String,
+    /// The weights' licence (SPDX), shown beside the model.
+    #[serde(default)]
+    pub license: Option<String>,
     /// True for models made for tests: they must never pass for a real model.
     #[serde(default)]
     pub test_only: bool,
@@ -214,6 +225,9 @@ impl Manifest {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        if self.image.resize == Resize::ShortestEdge && self.image.crop == Crop::None {
+            return Err("resize = \"shortest-edge\" needs crop = \"center\" to make a square input".into());
+        }
         if self.id.is_empty()
             || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             || self.id.starts_with('.')
@@ -439,6 +453,25 @@ mod tests {
             for file in m.files_for(precision).unwrap() {
                 assert!(file.sha256.is_some() && file.bytes.is_some(), "{} is not pinned", file.path.display());
             }
+        }
+    }
+
+    #[test]
+    fn every_downloadable_file_of_every_builtin_model_is_pinned() {
+        for (id, _) in BUILTIN {
+            let m = Manifest::builtin(id).unwrap();
+            assert_eq!(&m.id, id);
+            assert!(!m.test_only && !m.description.is_empty() && m.license.is_some(), "{id}");
+            for precision in m.variants.keys() {
+                for file in m.files_for(*precision).unwrap() {
+                    assert!(
+                        file.sha256.is_some() && file.bytes.is_some(),
+                        "{id}: {} is not pinned",
+                        file.path.display()
+                    );
+                }
+            }
+            assert!(m.variant(m.default_cpu).is_ok() && m.variant(m.default_gpu).is_ok(), "{id}");
         }
     }
 

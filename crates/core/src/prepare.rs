@@ -113,7 +113,7 @@ pub fn prepare_bytes(
         write_thumbnail(&decoded.rgb, &thumbnail_file(dir, &content_hash))?;
     }
     let mut pixels = vec![0.0; 3 * spec.size as usize * spec.size as usize];
-    decode::clip_tensor(&decoded.rgb, spec, &mut pixels)?;
+    decode::model_tensor(&decoded.rgb, spec, &mut pixels)?;
     let (width, height) = decoded.rgb.dimensions();
     let exif = decoded.exif;
     let meta = PhotoMeta {
