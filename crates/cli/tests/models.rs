@@ -1,0 +1,61 @@
+//! Pipeline variants other than CLIP's, end to end through the real ONNX Runtime: models/test-squash
+//! has SigLIP's interface (squashed preprocessing, a SentencePiece tokenizer padded to a fixed
+//! length, 768-d `pooler_output`s).
+
+mod util;
+
+use image::{Rgb, RgbImage};
+use util::{TestDir, hit_names, repo, write_colour_photos};
+
+/// A wide photo, red at both ends and blue in its middle third: squashed to a square it is
+/// mostly red; center-cropped (CLIP) it is all blue.
+fn library_with_a_wide_photo(t: &TestDir, model: &std::path::Path) {
+    let photos = t.path("photos");
+    write_colour_photos(&photos, 2);
+    let wide =
+        RgbImage::from_fn(
+            900,
+            300,
+            |x, _| if (300..600).contains(&x) { Rgb([30, 45, 200]) } else { Rgb([210, 35, 30]) },
+        );
+    wide.save(photos.join("wide.jpg")).unwrap();
+    let out = t.run_with_model(model, &["index", photos.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ranking(t: &TestDir, model: &std::path::Path, query: &str) -> Vec<String> {
+    let out = t.run_with_model(model, &["search", query, "-n", "20", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hit_names(&serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn a_siglip_shaped_model_indexes_and_searches_end_to_end() {
+    let t = TestDir::new();
+    let model = repo().join("models/test-squash");
+    library_with_a_wide_photo(&t, &model);
+    let status: serde_json::Value =
+        serde_json::from_slice(&t.run_with_model(&model, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["model"]["id"], "test-squash");
+    assert_eq!(status["photos"]["indexed"], 9);
+
+    // The SentencePiece tokenizer finds the colour word in a sentence, in any case.
+    let blue = ranking(&t, &model, "a photo of a Blue car");
+    assert!(blue[..2].iter().all(|n| n.starts_with("blue")), "{blue:?}");
+    // Squashed, the wide photo counts its red ends: it comes right after the red photos.
+    let red = ranking(&t, &model, "red");
+    assert!(red[..2].iter().all(|n| n.starts_with("red")), "{red:?}");
+    assert_eq!(red[2], "wide.jpg", "{red:?}");
+}
+
+#[test]
+fn a_center_cropping_model_sees_only_the_wide_photos_middle() {
+    // The contrast that makes the test above mean something: CLIP's crop keeps the blue middle.
+    let t = TestDir::new();
+    let model = repo().join("models/test-color");
+    library_with_a_wide_photo(&t, &model);
+    let red = ranking(&t, &model, "red");
+    let wide = red.iter().position(|n| n == "wide.jpg").unwrap();
+    let first_blue = red.iter().position(|n| n.starts_with("blue")).unwrap();
+    assert!(wide > 2 && wide.abs_diff(first_blue) <= 2, "cropped, the wide photo ranks with the blue ones: {red:?}");
+}
