@@ -16,7 +16,11 @@ tower is the int8 one above (a query costs what a real one costs); its vision to
 photos index in reasonable time and the vectors still spread over hundreds of dimensions (not
 the four of the test colour model). It too finds nothing meaningful.
 
-Run: python scripts/bench/make_bench_model.py [OUT]   (needs numpy, onnx, onnxruntime)
+Also writes OUT-siglip/ (default .cache/bench-model-siglip/): SigLIP B/16's architecture (224 px,
+16x16 patches, attention-pooling head; a 64-token text tower) with random weights, fp32 and uint8
+as transformers.js ships them, for the per-model speed table. `--siglip-only` writes just that.
+
+Run: python scripts/bench/make_bench_model.py [OUT] [--siglip-only]   (needs numpy, onnx, onnxruntime)
 """
 import hashlib
 import pathlib
@@ -65,10 +69,11 @@ class Graph:
         return self.op("LayerNormalization", [x, self.weight((width,), value=1.0), self.weight((width,), value=0.0)],
                        axis=-1, epsilon=1e-5)
 
-    def encoder_layer(self, x, width, heads, mask=None):
+    def attention(self, queries, keys_values, width, heads, mask=None):
+        """Multi-head attention of `queries` over `keys_values`, projected back to `width`."""
         head = width // heads
-        h = self.layer_norm(x, width)
-        q, k, v = (self.linear(h, width, width) for _ in range(3))
+        q = self.linear(queries, width, width)
+        k, v = (self.linear(keys_values, width, width) for _ in range(2))
         split = self.const(np.array([0, 0, heads, head], np.int64))
 
         def heads_first(t):
@@ -82,10 +87,25 @@ class Graph:
         ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
         ctx = self.op("Reshape", [self.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
                                   self.const(np.array([0, 0, width], np.int64))])
-        x = self.op("Add", [x, self.linear(ctx, width, width)])
-        h = self.linear(self.layer_norm(x, width), width, 4 * width)
-        h = self.op("Mul", [h, self.op("Sigmoid", [self.op("Mul", [h, self.const(np.array(1.702, np.float32))])])])
-        return self.op("Add", [x, self.linear(h, 4 * width, width)])
+        return self.linear(ctx, width, width)
+
+    def activation(self, h, kind):
+        if kind == "quick_gelu":  # CLIP
+            return self.op("Mul", [h, self.op("Sigmoid", [self.op("Mul", [h, self.const(np.array(1.702, np.float32))])])])
+        # gelu_pytorch_tanh (SigLIP): 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))
+        cube = self.op("Mul", [self.op("Mul", [h, h]), h])
+        inner = self.op("Add", [h, self.op("Mul", [cube, self.const(np.array(0.044715, np.float32))])])
+        t = self.op("Tanh", [self.op("Mul", [inner, self.const(np.array((2 / np.pi) ** 0.5, np.float32))])])
+        return self.op("Mul", [self.op("Mul", [h, self.const(np.array(0.5, np.float32))]),
+                               self.op("Add", [t, self.const(np.array(1.0, np.float32))])])
+
+    def mlp(self, x, width, kind):
+        return self.linear(self.activation(self.linear(x, width, 4 * width), kind), 4 * width, width)
+
+    def encoder_layer(self, x, width, heads, mask=None, kind="quick_gelu"):
+        h = self.layer_norm(x, width)
+        x = self.op("Add", [x, self.attention(h, h, width, heads, mask)])
+        return self.op("Add", [x, self.mlp(self.layer_norm(x, width), width, kind)])
 
     def save(self, inputs, output, dims, path):
         self.nodes[-1].output[0] = output
@@ -142,6 +162,72 @@ def text(path):
            "text_embeds", 512, path)
 
 
+def siglip_vision(path):
+    """SigLIP B/16 at 224 px: 16x16 patches (196 tokens, no class token), 12 layers of width 768,
+    gelu-tanh, then the attention-pooling head (a learned probe attends over the tokens)."""
+    g = Graph()
+    width, patches = 768, 196
+    x = g.op("Conv", ["pixel_values", g.weight((width, 3, 16, 16)), g.weight((width,), value=0.0)], strides=[16, 16])
+    x = g.op("Transpose", [g.op("Reshape", [x, g.const(np.array([0, width, patches], np.int64))])], perm=[0, 2, 1])
+    x = g.op("Add", [x, g.weight((1, patches, width))])
+    for _ in range(12):
+        x = g.encoder_layer(x, width, 12, kind="gelu_tanh")
+    x = g.layer_norm(x, width)
+    batch = g.op("Gather", [g.op("Shape", ["pixel_values"]), g.const(np.array([0], np.int64))], axis=0)
+    probe = g.op("Expand", [g.weight((1, 1, width)), g.op("Concat", [batch, g.const(np.array([1, width], np.int64))], axis=0)])
+    pooled = g.attention(probe, x, width, 12)
+    pooled = g.op("Add", [pooled, g.mlp(g.layer_norm(pooled, width), width, "gelu_tanh")])
+    g.op("Squeeze", [pooled, g.const(np.array([1], np.int64))])
+    g.save([helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch_size", 3, 224, 224])],
+           "pooler_output", width, path)
+
+
+def siglip_text(path):
+    """SigLIP B/16's text tower: 64 tokens from a 32,000-piece vocabulary, 12 layers of width 768
+    attending in both directions, pooled at the last position, then a 768 -> 768 head."""
+    g = Graph()
+    width, context = 768, 64
+    ids = "input_ids"
+    x = g.op("Gather", [g.weight((32000, width)), ids], axis=0)
+    x = g.op("Add", [x, g.weight((1, context, width), std=0.01)])
+    for _ in range(12):
+        x = g.encoder_layer(x, width, 12, kind="gelu_tanh")
+    x = g.layer_norm(x, width)
+    last = g.op("Gather", [x, g.const(np.array(context - 1, np.int64))], axis=1)
+    g.linear(last, width, width)
+    g.save([helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch_size", "sequence_length"])],
+           "pooler_output", width, path)
+
+
+def siglip_model(out):
+    """SigLIP B/16's exact architecture with random weights, in the transformers.js export's
+    interface and files: fp32 and uint8 ("quantized"), which the app rewrites to signed int8."""
+    onnx_dir = out / "onnx"
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    global RNG
+    RNG = np.random.default_rng(16)
+    siglip_vision(onnx_dir / "vision_model.onnx")
+    siglip_text(onnx_dir / "text_model.onnx")
+    for tower in ("vision", "text"):
+        quantize_dynamic(onnx_dir / f"{tower}_model.onnx", onnx_dir / f"{tower}_model_quantized.onnx",
+                         weight_type=QuantType.QUInt8)
+    # The tokenizer is not needed to measure cost: the test model's SentencePiece one stands in.
+    shutil.copyfile(ROOT / "models/test-squash/tokenizer.json", out / "tokenizer.json")
+    manifest = (ROOT / "models/siglip-base-patch16-224.toml").read_text()
+    head = manifest[manifest.index("id = "): manifest.index("[[files]]")]
+    head = "# Benchmark model: SigLIP B/16's architecture with RANDOM weights (make_bench_model.py).\n" + head
+    head = head.replace('id = "siglip-base-patch16-224"', 'id = "bench-siglip-b16-random"')
+    head = head.replace('name = "SigLIP B/16"', 'name = "Benchmark model: SigLIP B/16 architecture, random weights"\ntest_only = true')
+    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
+    for precision, suffix in (("int8", "_quantized"), ("fp32", "")):
+        text_out += f'\n[variants.{precision}]\nvision = "onnx/vision_model{suffix}.onnx"\ntext = "onnx/text_model{suffix}.onnx"\n'
+        for tower in ("vision", "text"):
+            rel = f"onnx/{tower}_model{suffix}.onnx"
+            text_out += "\n" + pinned(out / rel, rel).format(precision)
+    (out / "manifest.toml").write_text(text_out)
+    print(f"SigLIP bench model written to {out}")
+
+
 def cheap_vision(path):
     g = Graph()
     pooled = g.op("AveragePool", ["pixel_values"], kernel_shape=[14, 14], strides=[14, 14])
@@ -186,6 +272,9 @@ def pinned(path, rel):
 
 def main():
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".cache/bench-model"
+    if "--siglip-only" in sys.argv:
+        siglip_model(ROOT / ".cache/bench-model-siglip")
+        return
     onnx_dir = out / "onnx"
     onnx_dir.mkdir(parents=True, exist_ok=True)
     vision(onnx_dir / "vision_model.onnx")
@@ -214,6 +303,7 @@ def main():
     (out / "manifest.toml").write_text(text_out)
     print(f"bench model written to {out}")
     library_model(out.with_name(out.name + "-library"), out)
+    siglip_model(out.with_name(out.name + "-siglip"))
 
 
 if __name__ == "__main__":

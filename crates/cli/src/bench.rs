@@ -189,10 +189,10 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
     let encoders = engine.encoders()?;
     let variant = engine.model().manifest.variant(encoders.precision)?;
     let name_of = |file: &Path| file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut files = vec![(name_of(&engine.model().path_of(&variant.vision)), engine.model().path_of(&variant.vision))];
+    let mut files = Vec::new();
     // A graph with uint8 weights also runs as the app runs it: rewritten to signed int8.
     let rewrites = tempfile::tempdir()?;
-    for graph in graphs {
+    for graph in std::iter::once(&engine.model().path_of(&variant.vision)).chain(graphs) {
         files.push((name_of(graph), graph.clone()));
         let (signed, nodes) = photo_search_core::signed::rewrite(&std::fs::read(graph)?)?;
         if nodes > 0 {
@@ -219,6 +219,22 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
         "  default batch size on {}: {} (indexing tunes it per library among 4, 8, 16)",
         encoders.provider.name(),
         encoders.batch_size
+    );
+    // A query's text encoding, as a search runs it (one text, the session's own threads).
+    let queries = ["kids on a beach at sunset", "a red car in the snow", "grandma's birthday cake", "dog"];
+    encoders.text.embed(&[queries[0]])?;
+    let mut ms: Vec<f64> = (0..40)
+        .map(|i| {
+            let started = Instant::now();
+            encoders.text.embed(&[queries[i % queries.len()]]).map(|_| started.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect::<Result<_, _>>()?;
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "  text query ({} queries of 1-6 words): p50 {:.1} ms, p95 {:.1} ms",
+        ms.len(),
+        ms[ms.len() / 2],
+        ms[ms.len() * 95 / 100]
     );
     Ok(())
 }
