@@ -102,6 +102,18 @@ test("indexing pauses and resumes from the status bar", async () => {
   await eventually("resumed", async () => (await page.textContent("#pause")) === "Pause indexing" && (await page.textContent("#status-text")).includes("watching"));
 });
 
+test("settings say what the model is and its licence", async () => {
+  await page.click("#open-settings");
+  const about = await eventually("model description", async () => {
+    const t = await page.textContent("#settings-model-about");
+    return t && t.includes("Embeds average colour only") ? t : null;
+  });
+  assert(!about.includes("Licence"), `the test model states no licence: ${about}`);
+  await page.screenshot({ path: path.join(outDir, "browser-settings.png") });
+  await page.keyboard.press("Escape");
+  await eventually("settings closed", async () => !(await page.$("#settings[open]")));
+});
+
 test("the status bar reports the library", async () => {
   const text = await eventually("status", async () => {
     const t = await page.textContent("#status-text");

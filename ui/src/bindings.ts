@@ -68,7 +68,15 @@ offline: boolean, };
 
 export type Counts = { total: number, indexed: number, failed: number, offline: number, };
 
-export type ModelInfo = { id: string, name: string, precision: string, dir: string, 
+export type ModelInfo = { id: string, name: string, 
+/**
+ * One line a person chooses by: what the model is good at and what it costs.
+ */
+description: string, 
+/**
+ * The weights' licence (SPDX), when the manifest states it.
+ */
+license: string | null, precision: string, dir: string, 
 /**
  * `None` when the model is ready to use; otherwise what is wrong (missing, corrupt).
  */

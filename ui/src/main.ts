@@ -626,6 +626,7 @@ class App {
       $("builtin-excludes").textContent = `Always skipped: hidden files and folders, ${settings.builtin_excludes.join(", ")}.`;
       const m = this.status?.model;
       $("settings-model").textContent = m ? `${m.name} (${m.precision}) in ${m.dir}${m.problem ? ` — ${m.problem}` : ""}` : "";
+      $("settings-model-about").textContent = m ? `${m.description}${m.license ? ` Licence: ${m.license}.` : ""}` : "";
       $<HTMLInputElement>("model-dir").value = settings.model_dir ?? "";
       $("settings-provider").textContent = `Runs on: ${settings.provider ?? "unknown (ONNX Runtime not loaded)"}`;
       $<HTMLInputElement>("threads").value = String(settings.threads);

@@ -126,6 +126,10 @@ pub struct Counts {
 pub struct ModelInfo {
     pub id: String,
     pub name: String,
+    /// One line a person chooses by: what the model is good at and what it costs.
+    pub description: String,
+    /// The weights' licence (SPDX), when the manifest states it.
+    pub license: Option<String>,
     pub precision: String,
     pub dir: String,
     /// `None` when the model is ready to use; otherwise what is wrong (missing, corrupt).

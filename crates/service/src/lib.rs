@@ -150,6 +150,8 @@ impl Service {
             model: ModelInfo {
                 id: s.model.id,
                 name: s.model.name,
+                description: manifest.description.clone(),
+                license: manifest.license.clone(),
                 precision: s.model.precision,
                 dir: s.model.dir.display().to_string(),
                 problem: s.model.problem,
