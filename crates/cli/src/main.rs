@@ -203,6 +203,9 @@ enum ModelCommand {
     /// Make a model (an id or a model folder) the one this library searches with; `index`
     /// then embeds its photos with it. `--model` on any command chooses for that run only.
     Use { model: String },
+    /// Free the space of another model's vectors in this library (its photos are kept; that
+    /// model would embed them again). Without an id, lists the models that have vectors.
+    RemoveVectors { id: Option<String> },
 }
 
 fn main() -> ExitCode {
@@ -596,6 +599,15 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                 "this library now searches with {} ({}); `photo-search index` embeds its photos with it",
                 m.id, m.name
             );
+        }
+        ModelCommand::RemoveVectors { id: None } => {
+            for (id, count) in open(cli, Access::Read, None)?.vector_models()? {
+                println!("{id}  {count} vectors");
+            }
+        }
+        ModelCommand::RemoveVectors { id: Some(id) } => {
+            let removed = open(cli, Access::Write, None)?.remove_model_vectors(id)?;
+            println!("removed {removed} vectors of {id}");
         }
         ModelCommand::Verify { id } => {
             let engine = open(cli, Access::Read, id.as_deref())?;

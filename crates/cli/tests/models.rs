@@ -59,3 +59,28 @@ fn a_center_cropping_model_sees_only_the_wide_photos_middle() {
     let first_blue = red.iter().position(|n| n.starts_with("blue")).unwrap();
     assert!(wide > 2 && wide.abs_diff(first_blue) <= 2, "cropped, the wide photo ranks with the blue ones: {red:?}");
 }
+
+#[test]
+fn another_models_vectors_can_be_removed_but_not_the_librarys_own() {
+    let t = TestDir::new();
+    let squash = repo().join("models/test-squash");
+    // Indexed with test-color (the library's model, recorded by the first run), then test-squash.
+    write_colour_photos(&t.path("photos"), 1);
+    t.ok(&["index", t.path("photos").to_str().unwrap()]);
+    let out = t.run_with_model(&squash, &["index"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = t.ok(&["models", "remove-vectors"]);
+    assert!(listed.contains("test-color  4 vectors") && listed.contains("test-squash  4 vectors"), "{listed}");
+
+    let refused = t.run(&["models", "remove-vectors", "test-color"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the model this library searches with"));
+
+    let out = t.ok(&["models", "remove-vectors", "test-squash"]);
+    assert!(out.contains("removed 4 vectors of test-squash"), "{out}");
+    assert!(!t.library().join("index/test-squash.usearch").exists());
+    let listed = t.ok(&["models", "remove-vectors"]);
+    assert!(!listed.contains("test-squash"), "{listed}");
+    // The library's own model still searches.
+    assert!(ranking(&t, &repo().join("models/test-color"), "red")[0].starts_with("red"));
+}

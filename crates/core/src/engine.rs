@@ -62,6 +62,8 @@ pub enum Error {
     ReadOnly,
     #[error("{what}")]
     DiskFull { what: String },
+    #[error("{0} is the model this library searches with: choose another first (`photo-search models use`)")]
+    ModelInUse(String),
 }
 
 impl From<IndexerError> for Error {
@@ -104,9 +106,11 @@ impl Error {
             }
             Error::Runtime(_) => ErrorKind::RuntimeMissing,
             Error::Library(LibraryError::InUse { .. }) => ErrorKind::LibraryInUse,
-            Error::Query(_) | Error::QueryImage { .. } | Error::BadFolder { .. } | Error::ReadOnly => {
-                ErrorKind::BadRequest
-            }
+            Error::Query(_)
+            | Error::QueryImage { .. }
+            | Error::BadFolder { .. }
+            | Error::ReadOnly
+            | Error::ModelInUse(_) => ErrorKind::BadRequest,
             Error::UnknownPhoto(_) | Error::UnknownFolder(_) => ErrorKind::NotFound,
             Error::Download(DownloadError::Unreachable { .. }) => ErrorKind::Offline,
             Error::DiskFull { .. } | Error::Catalog(CatalogError::DiskFull(_)) => ErrorKind::DiskFull,
@@ -376,6 +380,33 @@ impl Engine {
         }
         crate::indexer::save_index(&self.catalog, &index, &self.model.manifest.id)?;
         Ok(removed.len() as u64)
+    }
+
+    /// Frees the space of another model's vectors (catalog rows and index file); returns how
+    /// many were removed. Neither the model this run uses nor the library's own can be removed.
+    pub fn remove_model_vectors(&self, model_id: &str) -> Result<u64> {
+        self.require_write()?;
+        let library_model = crate::library::active_model(self.library.root())
+            .and_then(|choice| ModelLocation::find(&choice, &self.library.models_dir()).ok())
+            .map(|location| location.manifest.id);
+        if model_id == self.model.manifest.id || library_model.as_deref() == Some(model_id) {
+            return Err(Error::ModelInUse(model_id.to_string()));
+        }
+        let removed = self.catalog().remove_model_vectors(model_id)?;
+        let index = self.library.index_path(model_id);
+        for file in [index.with_extension("json"), index] {
+            if let Err(err) = std::fs::remove_file(&file)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove {}: {err}", file.display());
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Models with vectors in this library, with how many each has.
+    pub fn vector_models(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self.reader().vector_models()?)
     }
 
     /// The photo id of an indexed file, if it is in the library.

@@ -158,6 +158,8 @@ impl Service {
             *slot = Some(Arc::new(Engine::open(options)?));
         }
         lock(&self.shared.uploads).clear();
+        // Later pages must not continue a ranking the previous engine (perhaps another model) made.
+        lock(&self.shared.rankings).clear();
         self.shared.revision.fetch_add(1, Ordering::Relaxed);
         self.start_background();
         Ok(())

@@ -54,6 +54,28 @@ impl Catalog {
         Ok(())
     }
 
+    /// Deletes every vector of `model_id` and its change log; returns how many there were. Its
+    /// index file is then out of date for good (the log is marked pruned past it).
+    pub fn remove_model_vectors(&self, model_id: &str) -> Result<u64> {
+        let tx = self.conn.unchecked_transaction()?;
+        let removed = tx.execute("DELETE FROM vectors WHERE model_id = ?1", [model_id])?;
+        tx.execute("DELETE FROM vector_log WHERE model_id = ?1", [model_id])?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![pruned_key(model_id), log_position(&tx)?],
+        )?;
+        tx.commit()?;
+        Ok(removed as u64)
+    }
+
+    /// Models with vectors in the catalog, with their counts.
+    pub fn vector_models(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT model_id, COUNT(*) FROM vectors GROUP BY model_id ORDER BY model_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn vector_count(&self, model_id: &str) -> Result<u64> {
         Ok(self
             .conn
