@@ -63,10 +63,12 @@ def save(graph, name: str) -> None:
     onnx.save(model, HERE / "onnx" / name)
 
 
-def vision(w: np.ndarray) -> None:
+def colour_vision(w: np.ndarray, mean, std, output: str):
+    """Nodes and initializers that undo the normalization, average the pixels to a colour's
+    chroma plus the neutral component, and project it by `w` into `output`."""
     init = [
-        numpy_helper.from_array(np.array(STD, np.float32).reshape(1, 3), "std"),
-        numpy_helper.from_array(np.array(MEAN, np.float32).reshape(1, 3), "mean"),
+        numpy_helper.from_array(np.array(std, np.float32).reshape(1, 3), "std"),
+        numpy_helper.from_array(np.array(mean, np.float32).reshape(1, 3), "mean"),
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
         numpy_helper.from_array(np.array(NEUTRAL, np.float32), "neutral"),
         numpy_helper.from_array(w, "projection"),
@@ -81,8 +83,13 @@ def vision(w: np.ndarray) -> None:
         helper.make_node("Mul", ["grey", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "neutral"], ["neutral_col"]),
         helper.make_node("Concat", ["chroma", "neutral_col"], ["features"], axis=1),
-        helper.make_node("MatMul", ["features", "projection"], ["image_embeds"]),
+        helper.make_node("MatMul", ["features", "projection"], [output]),
     ]
+    return nodes, init
+
+
+def vision(w: np.ndarray) -> None:
+    nodes, init = colour_vision(w, MEAN, STD, "image_embeds")
     graph = helper.make_graph(
         nodes,
         "test_color_vision",

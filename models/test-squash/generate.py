@@ -67,24 +67,7 @@ def save(nodes, inits, name, input_info, output):
 
 
 def vision(w):
-    inits = [
-        numpy_helper.from_array(np.array(STD, np.float32).reshape(1, 3), "std"),
-        numpy_helper.from_array(np.array(MEAN, np.float32).reshape(1, 3), "mean"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
-        numpy_helper.from_array(np.array(test_color.NEUTRAL, np.float32), "neutral"),
-        numpy_helper.from_array(w, "projection"),
-    ]
-    nodes = [
-        helper.make_node("ReduceMean", ["pixel_values"], ["avg"], axes=[2, 3], keepdims=0),
-        helper.make_node("Mul", ["avg", "std"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "mean"], ["rgb"]),
-        helper.make_node("ReduceMean", ["rgb"], ["grey"], axes=[1], keepdims=1),
-        helper.make_node("Sub", ["rgb", "grey"], ["chroma"]),
-        helper.make_node("Mul", ["grey", "zero"], ["zeros"]),
-        helper.make_node("Add", ["zeros", "neutral"], ["neutral_col"]),
-        helper.make_node("Concat", ["chroma", "neutral_col"], ["features"], axis=1),
-        helper.make_node("MatMul", ["features", "projection"], ["pooler_output"]),
-    ]
+    nodes, inits = test_color.colour_vision(w, MEAN, STD, "pooler_output")
     save(nodes, inits, "vision_model",
          helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch_size", 3, 224, 224]), "pooler_output")
 

@@ -24,6 +24,7 @@ Run: python scripts/bench/make_bench_model.py [OUT] [--siglip-only]   (needs num
 """
 import hashlib
 import pathlib
+import re
 import shutil
 import sys
 
@@ -213,18 +214,9 @@ def siglip_model(out):
                          weight_type=QuantType.QUInt8)
     # The tokenizer is not needed to measure cost: the test model's SentencePiece one stands in.
     shutil.copyfile(ROOT / "models/test-squash/tokenizer.json", out / "tokenizer.json")
-    manifest = (ROOT / "models/siglip-base-patch16-224.toml").read_text()
-    head = manifest[manifest.index("id = "): manifest.index("[[files]]")]
-    head = "# Benchmark model: SigLIP B/16's architecture with RANDOM weights (make_bench_model.py).\n" + head
-    head = head.replace('id = "siglip-base-patch16-224"', 'id = "bench-siglip-b16-random"')
-    head = head.replace('name = "SigLIP B/16"', 'name = "Benchmark model: SigLIP B/16 architecture, random weights"\ntest_only = true')
-    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
-    for precision, suffix in (("int8", "_quantized"), ("fp32", "")):
-        text_out += f'\n[variants.{precision}]\nvision = "onnx/vision_model{suffix}.onnx"\ntext = "onnx/text_model{suffix}.onnx"\n'
-        for tower in ("vision", "text"):
-            rel = f"onnx/{tower}_model{suffix}.onnx"
-            text_out += "\n" + pinned(out / rel, rel).format(precision)
-    (out / "manifest.toml").write_text(text_out)
+    write_manifest(out, "siglip-base-patch16-224", "bench-siglip-b16-random",
+                   "Benchmark model: SigLIP B/16 architecture, random weights",
+                   "Costs what SigLIP B/16 costs; finds nothing meaningful", (("int8", "_quantized"), ("fp32", "")))
     print(f"SigLIP bench model written to {out}")
 
 
@@ -265,6 +257,27 @@ def library_model(out, bench):
     print(f"library bench model written to {out}")
 
 
+def write_manifest(out, real_id, bench_id, name, description, variants, default_gpu=None):
+    """OUT/manifest.toml for a bench model: the real model's preprocessing and text settings, its
+    own id, name and description, marked test_only, pinned to the files in OUT."""
+    manifest = (ROOT / f"models/{real_id}.toml").read_text()
+    head = manifest[manifest.index("id = "): manifest.index("[[files]]")]
+    head = re.sub(r'^id = .*$', f'id = "{bench_id}"', head, flags=re.M)
+    head = re.sub(r'^name = .*$', f'name = "{name}"\ntest_only = true', head, flags=re.M)
+    head = re.sub(r'^description = .*$', f'description = "{description}"', head, flags=re.M)
+    head = re.sub(r'^license = .*\n', "", head, flags=re.M)
+    if default_gpu:
+        head = re.sub(r'^default_gpu = .*$', f'default_gpu = "{default_gpu}"', head, flags=re.M)
+    head = f"# Benchmark model: {name.split(': ')[1]} (make_bench_model.py). NOT a real model.\n" + head
+    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
+    for precision, suffix in variants:
+        text_out += f'\n[variants.{precision}]\nvision = "onnx/vision_model{suffix}.onnx"\ntext = "onnx/text_model{suffix}.onnx"\n'
+        for tower in ("vision", "text"):
+            rel = f"onnx/{tower}_model{suffix}.onnx"
+            text_out += "\n" + pinned(out / rel, rel).format(precision)
+    (out / "manifest.toml").write_text(text_out)
+
+
 def pinned(path, rel):
     data = path.read_bytes()
     return f'[[variants.{{}}.files]]\npath = "{rel}"\nbytes = {len(data)}\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n'
@@ -284,23 +297,11 @@ def main():
         quantize_dynamic(fp32, onnx_dir / f"{tower}_model_quantized.onnx", weight_type=QuantType.QUInt8)
         quantize_dynamic(fp32, onnx_dir / f"{tower}_model_int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
     shutil.copyfile(ROOT / "models/clip-vit-base-patch32/tokenizer.json", out / "tokenizer.json")
-    manifest = (ROOT / "models/clip-vit-base-patch32.toml").read_text()
-    head = manifest[manifest.index("id = "): manifest.index("[[files]]")]
-    head = "# Benchmark model: CLIP ViT-B/32's architecture with RANDOM weights (make_bench_model.py).\n" + head
-    head = head.replace('id = "clip-vit-base-patch32"', 'id = "bench-clip-vit-b32-random"')
-    head = head.replace('name = "CLIP ViT-B/32"', 'name = "Benchmark model: CLIP ViT-B/32 architecture, random weights"')
-    head = head.replace('dims = 512', 'test_only = true\ndims = 512')
-    head = head.replace('description = "OpenAI CLIP ViT-B/32 (transformers.js ONNX export), 512-d embeddings"',
-                        'description = "Costs what CLIP ViT-B/32 costs; finds nothing meaningful"')
-    head = head.replace('default_gpu = "fp16"', 'default_gpu = "int8"')
-    text_out = head + pinned(out / "tokenizer.json", "tokenizer.json").replace("[[variants.{}.files]]", "[[files]]")
     # The manifest runs the signed int8 graphs; the uint8 ones are there for the encoder benchmark.
-    for precision, suffix in (("int8", "_int8"), ("fp32", "")):
-        text_out += f'\n[variants.{precision}]\nvision = "onnx/vision_model{suffix}.onnx"\ntext = "onnx/text_model{suffix}.onnx"\n'
-        for tower in ("vision", "text"):
-            rel = f"onnx/{tower}_model{suffix}.onnx"
-            text_out += "\n" + pinned(out / rel, rel).format(precision)
-    (out / "manifest.toml").write_text(text_out)
+    write_manifest(out, "clip-vit-base-patch32", "bench-clip-vit-b32-random",
+                   "Benchmark model: CLIP ViT-B/32 architecture, random weights",
+                   "Costs what CLIP ViT-B/32 costs; finds nothing meaningful", (("int8", "_int8"), ("fp32", "")),
+                   default_gpu="int8")
     print(f"bench model written to {out}")
     library_model(out.with_name(out.name + "-library"), out)
     siglip_model(out.with_name(out.name + "-siglip"))
