@@ -58,17 +58,20 @@ fn check_all(dir: &str, label: &str, tensor_of: impl Fn(&std::path::Path) -> Vec
     assert!(checked >= 4, "only {checked} reference photos");
 }
 
+/// The model input of a photo decoded at full size (no DCT scaling).
+fn full_decode_tensor(path: &std::path::Path, spec: &ImageSpec) -> Vec<f32> {
+    let decoded = decode(&std::fs::read(path).unwrap(), DecodeLimits::default()).unwrap();
+    let mut ours = vec![0.0f32; 3 * 224 * 224];
+    model_tensor(&decoded.rgb, spec, &mut ours).unwrap();
+    ours
+}
+
 #[test]
 fn full_decode_preprocessing_matches_clip_image_processor() {
     check_all(
         "preprocess",
         "full",
-        |path| {
-            let decoded = decode(&std::fs::read(path).unwrap(), DecodeLimits::default()).unwrap();
-            let mut ours = vec![0.0f32; 3 * 224 * 224];
-            model_tensor(&decoded.rgb, &ImageSpec::clip(224), &mut ours).unwrap();
-            ours
-        },
+        |path| full_decode_tensor(path, &ImageSpec::clip(224)),
         (MAX_MEAN_ABS, MAX_P99_ABS, MAX_ABS),
     );
 }
@@ -117,12 +120,7 @@ fn squashed_preprocessing_matches_siglip_image_processor() {
     check_all(
         "preprocess-squash",
         "full squash",
-        |path| {
-            let decoded = decode(&std::fs::read(path).unwrap(), DecodeLimits::default()).unwrap();
-            let mut ours = vec![0.0f32; 3 * 224 * 224];
-            model_tensor(&decoded.rgb, &siglip(), &mut ours).unwrap();
-            ours
-        },
+        |path| full_decode_tensor(path, &siglip()),
         (MAX_MEAN_ABS, MAX_P99_ABS, MAX_ABS),
     );
     check_all(
