@@ -126,7 +126,8 @@ impl FolderWatcher {
         Ok((watcher, fallbacks))
     }
 
-    /// Waits up to `timeout` for events, then returns what is ready (possibly nothing).
+    /// Waits up to `timeout` for events, then returns what is ready (possibly nothing); returns
+    /// sooner when something is ready and no event came for a moment.
     pub fn next(&mut self, timeout: Duration) -> Vec<Change> {
         let mut changes = Vec::new();
         let deadline = Instant::now() + timeout;
@@ -161,7 +162,15 @@ impl FolderWatcher {
                     }
                     changes.extend(self.roots.iter().cloned().map(Change::Rescan));
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    // A quiet moment with work ready: hand it over now, not at the deadline, so
+                    // a burst of copies is indexed as its files settle instead of a tick apart.
+                    let ready = self.ready();
+                    if !ready.is_empty() || !changes.is_empty() {
+                        changes.extend(ready.into_iter().map(Change::Path));
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= deadline {

@@ -49,8 +49,11 @@ pub fn run(options: EngineOptions, photos: usize, work: &Path, queries: usize) -
     let repeated = (0..queries.min(100)).map(|_| server.search_once("beach sunset")).collect::<Result<Vec<_>>>()?;
     print_latencies("  the same query repeated (text encoding cached)", &repeated);
 
-    // Copied files: time until searchable; searches while the watcher indexes the largest batch.
-    for (round, count) in [1usize, 100, 1000].into_iter().enumerate() {
+    // Copied files: time until searchable, with searches going on (as a person would), and once
+    // with none, for the watcher's own rate.
+    for (round, (count, searching)) in
+        [(1usize, true), (100, true), (1000, false), (1000, true)].into_iter().enumerate()
+    {
         let source = work.join(format!("incoming-{round}"));
         generate(&source, photos + round * 10_000, count)?;
         let before = server.status()?.indexed;
@@ -62,7 +65,7 @@ pub fn run(options: EngineOptions, photos: usize, work: &Path, queries: usize) -
             let probe = scope.spawn(|| {
                 let mut words = QueryWords { next: 1_000_000 + round * 100_000 };
                 let mut latencies = Vec::new();
-                while busy.load(Ordering::Relaxed) {
+                while searching && busy.load(Ordering::Relaxed) {
                     match server.search_once(&words.next_query()) {
                         Ok(ms) => latencies.push(ms),
                         Err(err) => eprintln!("search failed while indexing: {err}"),
@@ -76,12 +79,16 @@ pub fn run(options: EngineOptions, photos: usize, work: &Path, queries: usize) -
             waited?;
             Ok(latencies)
         })?;
-        println!(
-            "copy of {count} photo(s) to searchable: {:.2} s ({} searches meanwhile)",
-            copied.elapsed().as_secs_f64(),
-            during.len()
-        );
-        if count == 1000 {
+        let seconds = copied.elapsed().as_secs_f64();
+        if searching {
+            println!("copy of {count} photo(s) to searchable: {seconds:.2} s ({} searches meanwhile)", during.len());
+        } else {
+            println!(
+                "copy of {count} photo(s) to searchable, no searches meanwhile: {seconds:.2} s ({:.0} photos/s)",
+                count as f64 / seconds
+            );
+        }
+        if count == 1000 && searching {
             print_latencies("first page of a text query, while the watcher indexes 1,000 new photos", &during);
         }
     }
