@@ -52,29 +52,28 @@ impl TestDir {
     }
 
     pub fn run_with_model(&self, model: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_photo-search"))
+        self.command(model, args).output().expect("run photo-search")
+    }
+
+    /// `photo-search --library <tmp>/library --model MODEL ARGS`, with no library or model
+    /// from the environment.
+    fn command(&self, model: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_photo-search"));
+        command
             .arg("--library")
             .arg(self.library())
             .arg("--model")
             .arg(model)
             .args(args)
             .env_remove("PHOTO_SEARCH_LIBRARY")
-            .env_remove("PHOTO_SEARCH_MODEL")
-            .output()
-            .expect("run photo-search")
+            .env_remove("PHOTO_SEARCH_MODEL");
+        command
     }
 
     /// Starts `photo-search --library <tmp>/library --model models/test-color ARGS` and returns at
     /// once (its output is dropped), for tests that kill it.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_photo-search"))
-            .arg("--library")
-            .arg(self.library())
-            .arg("--model")
-            .arg(test_model())
-            .args(args)
-            .env_remove("PHOTO_SEARCH_LIBRARY")
-            .env_remove("PHOTO_SEARCH_MODEL")
+        self.command(&test_model(), args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

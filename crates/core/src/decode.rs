@@ -312,26 +312,19 @@ const MAX_RESIZED_SIDE: u32 = 4096;
 pub fn model_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<(), PreprocessError> {
     let size = spec.size;
     let (w, h) = rgb.dimensions();
+    let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
+    let resize_err = |source| PreprocessError::Resize { width: w, height: h, source };
+    let mut resizer = Resizer::new();
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     if spec.resize == Resize::Squash {
-        let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
         let mut dst = Image::new(size, size, PixelType::U8x3);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
-        Resizer::new().resize(&src, &mut dst, &options).map_err(|source| PreprocessError::Resize {
-            width: w,
-            height: h,
-            source,
-        })?;
+        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
         normalize_into(&dst, 0, 0, spec, out);
         return Ok(());
     }
     let (short, long) = (w.min(h), w.max(h));
     let resized_long = ((f64::from(size) * f64::from(long) / f64::from(short)) as u32).max(size);
     let (rw, rh) = if w <= h { (size, resized_long) } else { (resized_long, size) };
-
-    let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
-    let resize_err = |source| PreprocessError::Resize { width: w, height: h, source };
-    let mut resizer = Resizer::new();
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     let (resized, left, top) = if resized_long > MAX_RESIZED_SIDE {
         // Resize just the centre band that the crop keeps (a few pixels' margin for the filter).
         let keep = f64::from(size + 8) / f64::from(resized_long);

@@ -221,12 +221,13 @@ impl Engine {
         let library = Library::open(&options.library, options.access)?;
         let catalog = Catalog::open(&library.catalog_path())?;
         let reader = Catalog::open_reader(&library.catalog_path())?;
+        let recorded = crate::library::active_model(library.root());
         let choice = match &options.model {
-            ModelChoice::Library => crate::library::active_model(library.root()).unwrap_or_default(),
+            ModelChoice::Library => recorded.clone().unwrap_or_default(),
             explicit => explicit.clone(),
         };
         let model = ModelLocation::find(&choice, &library.models_dir())?;
-        if library.access() == Access::Write && crate::library::active_model(library.root()).is_none() {
+        if library.access() == Access::Write && recorded.is_none() {
             // The first model to write a library is the one it uses from then on; another
             // chosen for one run does not change it.
             let recorded = match choice {

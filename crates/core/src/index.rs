@@ -540,25 +540,19 @@ fn new_native(dims: usize, quantization: Quantization) -> Result<Index, IndexErr
 /// gigabyte, and a restart waits for its checksum).
 fn file_checksum(path: &Path) -> io::Result<(u64, String)> {
     use std::io::Read;
+    const CHUNK: u64 = 16 << 20;
     let mut hasher = blake3::Hasher::new();
     let mut file = fs::File::open(path)?;
-    let mut chunk = vec![0u8; 16 << 20];
+    let mut chunk = Vec::with_capacity(CHUNK as usize);
     let mut bytes = 0u64;
     loop {
-        let mut filled = 0;
-        while filled < chunk.len() {
-            match file.read(&mut chunk[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        if filled == 0 {
+        chunk.clear();
+        let read = (&mut file).take(CHUNK).read_to_end(&mut chunk)?;
+        if read == 0 {
             break;
         }
-        hasher.update_rayon(&chunk[..filled]);
-        bytes += filled as u64;
+        hasher.update_rayon(&chunk);
+        bytes += read as u64;
     }
     Ok((bytes, hasher.finalize().to_hex().to_string()))
 }

@@ -170,6 +170,8 @@ fn take_writer_lock(root: &Path) -> Result<File, LibraryError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_library_model_is_recorded_with_folders_made_absolute() {
         let dir = tempfile::tempdir().unwrap();
@@ -178,7 +180,7 @@ mod tests {
         assert_eq!(active_model(dir.path()), Some(ModelChoice::Id("some-model".into())));
         let model_dir = dir.path().join("models/mine");
         fs::create_dir_all(&model_dir).unwrap();
-        let relative = pathdiff_free_relative(&model_dir);
+        let relative = relative_to_cwd(&model_dir);
         set_active_model(dir.path(), &ModelChoice::Dir(relative)).unwrap();
         assert_eq!(active_model(dir.path()), Some(ModelChoice::Dir(model_dir.canonicalize().unwrap())));
         fs::write(model_file(dir.path()), b"{not json").unwrap();
@@ -186,15 +188,13 @@ mod tests {
     }
 
     /// `path` relative to the working directory, by way of `..` steps from it.
-    fn pathdiff_free_relative(path: &Path) -> PathBuf {
+    fn relative_to_cwd(path: &Path) -> PathBuf {
         let cwd = std::env::current_dir().unwrap();
         let ups = cwd.components().count() - 1;
         let mut relative: PathBuf = std::iter::repeat_n("..", ups).collect();
         relative.push(path.strip_prefix("/").unwrap());
         relative
     }
-
-    use super::*;
 
     #[test]
     fn second_writer_is_refused_with_the_holders_pid() {

@@ -108,14 +108,14 @@ pub fn rewrite(model: &[u8]) -> Result<(Vec<u8>, usize), RewriteError> {
         .filter(|f| f.number == GRAPH_NODE)
         .map(|f| Node::parse(f.bytes()?))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tensors = HashMap::new();
-    for field in graph.iter().filter(|f| f.number == GRAPH_INITIALIZER) {
-        let tensor = Tensor::parse(field.bytes()?)?;
-        if tensor.is_uint8 {
-            tensors.insert(tensor.name.clone(), tensor);
-        }
-    }
-    let chosen = rewritable(&nodes, &tensors);
+    let initializers = graph
+        .iter()
+        .filter(|f| f.number == GRAPH_INITIALIZER)
+        .map(|f| Tensor::parse(f.bytes()?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let uint8: HashMap<&str, &Tensor> =
+        initializers.iter().filter(|t| t.is_uint8).map(|t| (t.name.as_str(), t)).collect();
+    let chosen = rewritable(&nodes, &uint8);
     if chosen.is_empty() {
         return Ok((model.to_vec(), 0));
     }
@@ -127,7 +127,7 @@ pub fn rewrite(model: &[u8]) -> Result<(Vec<u8>, usize), RewriteError> {
 
     let mut new_graph = Vec::with_capacity(graph_field.bytes()?.len());
     let mut added_zero_points = Vec::new();
-    let mut node_index = 0;
+    let (mut node_index, mut initializer_index) = (0, 0);
     for field in &graph {
         match field.number {
             GRAPH_NODE => {
@@ -142,12 +142,15 @@ pub fn rewrite(model: &[u8]) -> Result<(Vec<u8>, usize), RewriteError> {
                 }
                 node_index += 1;
             }
-            GRAPH_INITIALIZER => match Tensor::parse(field.bytes()?)? {
-                tensor if flipped.contains(tensor.name.as_str()) => {
+            GRAPH_INITIALIZER => {
+                let tensor = &initializers[initializer_index];
+                if flipped.contains(tensor.name.as_str()) {
                     wire::put_bytes(&mut new_graph, GRAPH_INITIALIZER, &tensor.signed(field.bytes()?)?);
+                } else {
+                    new_graph.extend_from_slice(field.raw);
                 }
-                _ => new_graph.extend_from_slice(field.raw),
-            },
+                initializer_index += 1;
+            }
             _ => new_graph.extend_from_slice(field.raw),
         }
     }
@@ -175,7 +178,7 @@ pub fn rewrite(model: &[u8]) -> Result<(Vec<u8>, usize), RewriteError> {
 /// The nodes whose uint8 weight (and zero point) can be rewritten: every use of those tensors
 /// must be as the weight or weight zero point of another such node, or the rewrite would change
 /// what some other node reads.
-fn rewritable(nodes: &[Node], uint8: &HashMap<String, Tensor>) -> HashSet<usize> {
+fn rewritable(nodes: &[Node], uint8: &HashMap<&str, &Tensor>) -> HashSet<usize> {
     let constant = |name: &str| uint8.get(name).is_some_and(|t| t.inline);
     let mut chosen: HashSet<usize> = (0..nodes.len())
         .filter(|&i| {
