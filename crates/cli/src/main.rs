@@ -206,6 +206,10 @@ enum ModelCommand {
     /// Free the space of another model's vectors in this library (its photos are kept; that
     /// model would embed them again). Without an id, lists the models that have vectors.
     RemoveVectors { id: Option<String> },
+    /// Choose how text queries are embedded for the library's model: `default` (the model's own
+    /// text tower) or one of its query encoders (e.g. `multilingual`). No photo is re-encoded.
+    /// Without an argument, lists them.
+    Queries { encoder: Option<String> },
 }
 
 fn main() -> ExitCode {
@@ -578,6 +582,10 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                 let m = &engine.model().manifest;
                 let license = m.license.as_deref().unwrap_or("licence not stated");
                 println!("{id}  {}  {} dims  {license}  {state}\n    {}", m.name, m.dims, m.description);
+                for (qid, q) in &m.query_encoders {
+                    let license = q.license.as_deref().unwrap_or("licence not stated");
+                    println!("    queries: {qid}  {}  {license}\n        {}", q.name, q.description);
+                }
             }
             if let Some(model) = &cli.model {
                 let m = &engine.model().manifest;
@@ -608,6 +616,35 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
         ModelCommand::RemoveVectors { id: Some(id) } => {
             let removed = open(cli, Access::Write, None)?.remove_model_vectors(id)?;
             println!("removed {removed} vectors of {id}");
+        }
+        ModelCommand::Queries { encoder: None } => {
+            let engine = open(cli, Access::Read, None)?;
+            let m = &engine.model().manifest;
+            let chosen = engine.query_encoder();
+            let mark = |on: bool| if on { "*" } else { " " };
+            println!("{} default  the model's own text tower", mark(chosen.is_none()));
+            for (id, q) in &m.query_encoders {
+                println!("{} {id}  {}", mark(chosen.as_deref() == Some(id)), q.name);
+            }
+        }
+        ModelCommand::Queries { encoder: Some(encoder) } => {
+            let engine = open(cli, Access::Write, None)?;
+            let chosen = Some(encoder.as_str()).filter(|e| *e != "default");
+            engine.set_query_encoder(chosen)?;
+            let m = &engine.model().manifest;
+            match chosen {
+                None => println!("queries of {} go through its own text tower", m.id),
+                Some(id) => {
+                    println!(
+                        "queries of {} go through {} ({id}); no photo is re-encoded",
+                        m.id,
+                        m.query_encoder(id)?.name
+                    );
+                    if let Err(err) = engine.verify_query_encoder() {
+                        println!("its files are not ready ({err}): run `photo-search models fetch`");
+                    }
+                }
+            }
         }
         ModelCommand::Verify { id } => {
             let engine = open(cli, Access::Read, id.as_deref())?;

@@ -5,7 +5,7 @@
 mod util;
 
 use image::{Rgb, RgbImage};
-use util::{TestDir, hit_names, repo, write_colour_photos};
+use util::{TestDir, hit_names, repo, stderr, write_colour_photos};
 
 /// A wide photo, red at both ends and blue in its middle third: squashed to a square it is
 /// mostly red; center-cropped (CLIP) it is all blue.
@@ -83,4 +83,85 @@ fn another_models_vectors_can_be_removed_but_not_the_librarys_own() {
     assert!(!listed.contains("test-squash"), "{listed}");
     // The library's own model still searches.
     assert!(ranking(&t, &repo().join("models/test-color"), "red")[0].starts_with("red"));
+}
+
+fn ranking_of(t: &TestDir, query: &str) -> Vec<String> {
+    hit_names(&t.json(&["search", query, "-n", "20", "--json"]))
+}
+
+#[test]
+fn a_multilingual_query_encoder_searches_the_same_photo_vectors() {
+    // test-color's `multilingual` query encoder is mean-pooled token states through a dense
+    // projection into test-color's image space (the shape of clip-ViT-B-32-multilingual-v1).
+    let t = TestDir::new();
+    write_colour_photos(&t.path("photos"), 2);
+    t.ok(&["index", t.path("photos").to_str().unwrap()]);
+    let index_file = t.library().join("index/test-color.usearch");
+    let saved = std::fs::metadata(&index_file).unwrap().modified().unwrap();
+    assert!(t.ok(&["models", "queries"]).contains("* default"));
+
+    let out = t.ok(&["models", "queries", "multilingual"]);
+    assert!(out.contains("no photo is re-encoded"), "{out}");
+    assert!(t.ok(&["models", "queries"]).contains("* multilingual"));
+    for (query, colour) in
+        [("rot", "red"), ("rouge", "red"), ("eine rote Blume", "red"), ("bleu", "blue"), ("verde", "green")]
+    {
+        let hits = ranking_of(&t, query);
+        assert!(hits[..2].iter().all(|n| n.starts_with(colour)), "{query}: {hits:?}");
+    }
+    let status = t.json(&["status", "--json"]);
+    assert_eq!(status["model"]["query_encoder"], "multilingual");
+    assert_eq!(status["index"]["vectors"], 8, "no photo gained or lost a vector");
+    assert_eq!(std::fs::metadata(&index_file).unwrap().modified().unwrap(), saved, "the photo index is untouched");
+
+    t.ok(&["models", "queries", "default"]);
+    assert!(t.ok(&["models", "queries"]).contains("* default"));
+    let hits = ranking_of(&t, "red");
+    assert!(hits[..2].iter().all(|n| n.starts_with("red")), "{hits:?}");
+    let unknown = t.run(&["models", "queries", "klingon"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("no query encoder 'klingon' (it has: multilingual)"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn a_query_encoder_whose_files_are_missing_or_altered_is_never_used() {
+    let t = TestDir::new();
+    let model = t.path("model");
+    copy_dir(&repo().join("models/test-color"), &model);
+    std::fs::copy(repo().join("models/test-color.toml"), model.join("manifest.toml")).unwrap();
+    write_colour_photos(&t.path("photos"), 1);
+    let out = t.run_with_model(&model, &["index", t.path("photos").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = t.run_with_model(&model, &["models", "queries", "multilingual"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let dense = model.join("multilingual/2_Dense/model.safetensors");
+    let bytes = std::fs::read(&dense).unwrap();
+    std::fs::remove_file(&dense).unwrap();
+    let out = t.run_with_model(&model, &["search", "rot"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not downloaded") && stderr(&out).contains("2_Dense"), "{}", stderr(&out));
+
+    let mut altered = bytes.clone();
+    *altered.last_mut().unwrap() ^= 1;
+    std::fs::write(&dense, altered).unwrap();
+    let out = t.run_with_model(&model, &["search", "rot"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sha256"), "{}", stderr(&out));
+
+    std::fs::write(&dense, bytes).unwrap();
+    let out = t.run_with_model(&model, &["search", "rot", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
 }

@@ -135,6 +135,8 @@ pub struct ModelStatus {
     pub id: String,
     pub name: String,
     pub precision: String,
+    /// The query encoder text queries go through, when not the model's own text tower.
+    pub query_encoder: Option<String>,
     pub dir: PathBuf,
     /// `None` when the model is ready; otherwise why it cannot be used.
     pub problem: Option<String>,

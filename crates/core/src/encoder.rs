@@ -11,7 +11,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::models::{FileSpec, ModelLocation, Precision};
+use crate::models::{FileSpec, ModelLocation, Pooling, Precision, TextSpec};
 use crate::runtime::{Provider, Runtime};
 use crate::text::{ClipTokenizer, TokenizerError, Tokens};
 
@@ -86,17 +86,18 @@ impl Encoders {
         let signed_cache = cache_dir.join("signed").join(&manifest.id);
         let vision_path = graph_to_open(model, &variant.files, &variant.vision, &signed_cache);
         let (vision, provider) = open_session(runtime, "vision", &vision_path, &cache, options.threads)?;
-        let text_path = graph_to_open(model, &variant.files, &variant.text, &signed_cache);
-        let (text, _) = open_session(runtime, "text", &text_path, &cache, options.threads)?;
-        let tokenizer = ClipTokenizer::from_file(
-            &model.path_of(&manifest.text.tokenizer),
-            manifest.text.context_length,
-            manifest.text.pad_id,
-        )?
-        .with_padding(manifest.text.padding);
+        let text = TextEncoder::open(
+            runtime,
+            model,
+            &manifest.text,
+            &variant.text,
+            &variant.files,
+            cache_dir,
+            options.threads,
+        )?;
         Ok(Encoders {
             image: ImageEncoder::new(vision, &vision_path, manifest.image.size, manifest.dims)?,
-            text: TextEncoder::new(text, &text_path, tokenizer, manifest.dims)?,
+            text,
             provider,
             precision,
             batch_size: options.batch_size.unwrap_or_else(|| default_batch_size(provider)).max(1),
@@ -379,32 +380,131 @@ pub struct TextEncoder {
     session: Mutex<Session>,
     ids_input: String,
     mask_input: Option<String>,
+    /// BERT-style graphs also take token types: all zeros for one sentence.
+    types_input: Option<String>,
     output: String,
+    pooling: Pooling,
+    projection: Option<Projection>,
     tokenizer: ClipTokenizer,
     dims: usize,
 }
 
-impl TextEncoder {
-    fn new(session: Session, path: &Path, tokenizer: ClipTokenizer, dims: usize) -> Result<Self, EncoderError> {
-        let problem = |p: &str| EncoderError::Interface { role: "text", path: path.into(), problem: p.into() };
-        let int_inputs: Vec<String> = session
-            .inputs()
-            .iter()
-            .filter(|i| matches!(i.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, .. }))
-            .map(|i| i.name().to_string())
-            .collect();
-        if int_inputs.len() != session.inputs().len() || int_inputs.is_empty() || int_inputs.len() > 2 {
-            return Err(problem("expected int64 inputs: input_ids and optionally attention_mask"));
+/// A dense layer without bias: `out x in` floats, row after row.
+struct Projection {
+    weight: Vec<f32>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Projection {
+    /// The one float matrix of a safetensors file (sentence-transformers' `2_Dense`).
+    fn load(path: &Path) -> Result<Self, EncoderError> {
+        let problem = |p: String| EncoderError::Interface { role: "text projection", path: path.into(), problem: p };
+        let bytes = fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| problem(e.to_string()))?;
+        let mut matrices = tensors.tensors().into_iter().filter(|(_, t)| t.shape().len() == 2);
+        let (name, tensor) = match (matrices.next(), matrices.next()) {
+            (Some(one), None) => one,
+            _ => return Err(problem("expected exactly one matrix".into())),
+        };
+        if tensor.dtype() != safetensors::Dtype::F32 {
+            return Err(problem(format!("{name} is {:?}, expected F32", tensor.dtype())));
         }
-        let ids_input = int_inputs
-            .iter()
-            .find(|n| n.as_str() == "input_ids")
-            .or_else(|| int_inputs.iter().find(|n| !n.contains("mask")))
-            .cloned()
-            .ok_or_else(|| problem("no input_ids input"))?;
-        let mask_input = int_inputs.iter().find(|n| **n != ids_input).cloned();
-        let output = embedding_output(&session, "text_embeds").ok_or_else(|| problem("no embedding output"))?;
-        Ok(TextEncoder { session: Mutex::new(session), ids_input, mask_input, output, tokenizer, dims })
+        let (outputs, inputs) = (tensor.shape()[0], tensor.shape()[1]);
+        if outputs == 0 || inputs == 0 {
+            return Err(problem(format!("{name} is empty")));
+        }
+        let weight = tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Projection { weight, inputs, outputs })
+    }
+
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        self.weight.chunks_exact(self.inputs).map(|row| row.iter().zip(x).map(|(w, v)| w * v).sum()).collect()
+    }
+}
+
+impl TextEncoder {
+    /// Opens the text graph `graph` of `model` as `spec` describes it (tokenizer, pooling,
+    /// projection), producing `dims`-long vectors.
+    pub fn open(
+        runtime: &Arc<Runtime>,
+        model: &ModelLocation,
+        spec: &TextSpec,
+        graph: &Path,
+        files: &[FileSpec],
+        cache_dir: &Path,
+        threads: usize,
+    ) -> Result<Self, EncoderError> {
+        let manifest = &model.manifest;
+        let path = graph_to_open(model, files, graph, &cache_dir.join("signed").join(&manifest.id));
+        let (session, _) = open_session(runtime, "text", &path, &cache_dir.join("ort").join(&manifest.id), threads)?;
+        let tokenizer = ClipTokenizer::from_file(&model.path_of(&spec.tokenizer), spec.context_length, spec.pad_id)?
+            .with_padding(spec.padding);
+        let projection = spec.projection.as_ref().map(|p| Projection::load(&model.path_of(p))).transpose()?;
+        TextEncoder::new(session, &path, tokenizer, spec.pooling, projection, manifest.dims)
+    }
+
+    fn new(
+        session: Session,
+        path: &Path,
+        tokenizer: ClipTokenizer,
+        pooling: Pooling,
+        projection: Option<Projection>,
+        dims: usize,
+    ) -> Result<Self, EncoderError> {
+        let problem = |p: String| EncoderError::Interface { role: "text", path: path.into(), problem: p };
+        let mut ids_input = None;
+        let mut mask_input = None;
+        let mut types_input = None;
+        for input in session.inputs() {
+            let name = input.name().to_string();
+            if !matches!(input.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, .. }) {
+                return Err(problem(format!("input {name} is not int64")));
+            }
+            let slot = if name.contains("mask") {
+                &mut mask_input
+            } else if name.contains("type") {
+                &mut types_input
+            } else {
+                &mut ids_input
+            };
+            if slot.replace(name.clone()).is_some() {
+                return Err(problem(format!(
+                    "unexpected input {name}: expected input_ids, attention_mask, token_type_ids"
+                )));
+            }
+        }
+        let ids_input = ids_input.ok_or_else(|| problem("no input_ids input".into()))?;
+        let (output, hidden) = match pooling {
+            Pooling::Output => (embedding_output(&session, "text_embeds"), dims),
+            Pooling::Mean => {
+                let hidden = projection.as_ref().map_or(dims, |p| p.inputs);
+                (token_states_output(&session), hidden)
+            }
+        };
+        let output = output.ok_or_else(|| problem("no embedding output".into()))?;
+        if pooling == Pooling::Mean && mask_input.is_none() {
+            return Err(problem("mean pooling needs an attention_mask input".into()));
+        }
+        if let Some(p) = &projection
+            && (p.outputs != dims || p.inputs != hidden)
+        {
+            return Err(problem(format!(
+                "the projection maps {} to {}, expected {hidden} to {dims}",
+                p.inputs, p.outputs
+            )));
+        }
+        Ok(TextEncoder {
+            session: Mutex::new(session),
+            ids_input,
+            mask_input,
+            types_input,
+            output,
+            pooling,
+            projection,
+            tokenizer,
+            dims,
+        })
     }
 
     /// Embeds each text, L2-normalized.
@@ -415,23 +515,76 @@ impl TextEncoder {
         let Tokens { ids, mask, len } = self.tokenizer.encode_batch(texts)?;
         let run_err = |source| EncoderError::Run { role: "text", source };
         let shape = [texts.len(), len];
-        let ids_tensor = TensorRef::from_array_view((shape, ids.as_slice())).map_err(run_err)?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = match &self.mask_input {
-            Some(mask_name) => {
-                let mask_tensor = TensorRef::from_array_view((shape, mask.as_slice())).map_err(run_err)?;
-                session.run(ort::inputs![self.ids_input.as_str() => ids_tensor, mask_name.as_str() => mask_tensor])
-            }
-            None => session.run(ort::inputs![self.ids_input.as_str() => ids_tensor]),
+        let zeros = vec![0i64; ids.len()];
+        let mut inputs = vec![(
+            self.ids_input.as_str(),
+            ort::session::SessionInputValue::from(
+                TensorRef::from_array_view((shape, ids.as_slice())).map_err(run_err)?,
+            ),
+        )];
+        if let Some(name) = &self.mask_input {
+            inputs.push((name, TensorRef::from_array_view((shape, mask.as_slice())).map_err(run_err)?.into()));
         }
-        .map_err(|source| classify_run_error(source, "text", texts.len()))?;
+        if let Some(name) = &self.types_input {
+            inputs.push((name, TensorRef::from_array_view((shape, zeros.as_slice())).map_err(run_err)?.into()));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session.run(inputs).map_err(|source| classify_run_error(source, "text", texts.len()))?;
         let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
-        split_normalized(values, texts.len(), self.dims, "text")
+        let pooled = match self.pooling {
+            Pooling::Output => values.to_vec(),
+            Pooling::Mean => mean_pooled(values, &mask, texts.len(), len)?,
+        };
+        let projected = match &self.projection {
+            Some(p) => pooled.chunks_exact(p.inputs).flat_map(|x| p.apply(x)).collect(),
+            None => pooled,
+        };
+        split_normalized(&projected, texts.len(), self.dims, "text")
     }
 
     pub fn tokenizer(&self) -> &ClipTokenizer {
         &self.tokenizer
     }
+}
+
+/// The output holding one state per token (`[batch, tokens, hidden]`): the conventional names
+/// if present, else the only rank-3 float output.
+fn token_states_output(session: &Session) -> Option<String> {
+    let outputs = session.outputs();
+    let rank3 = |o: &&ort::value::Outlet| matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3);
+    if let Some(o) =
+        outputs.iter().filter(rank3).find(|o| ["last_hidden_state", "token_embeddings"].contains(&o.name()))
+    {
+        return Some(o.name().to_string());
+    }
+    let mut all = outputs.iter().filter(rank3);
+    match (all.next(), all.next()) {
+        (Some(o), None) => Some(o.name().to_string()),
+        _ => None,
+    }
+}
+
+/// The mean of each text's token states over its attention mask (padding left out), as
+/// sentence-transformers pools.
+fn mean_pooled(states: &[f32], mask: &[i64], count: usize, len: usize) -> Result<Vec<f32>, EncoderError> {
+    if count == 0 || len == 0 || states.len() % (count * len) != 0 {
+        return Err(EncoderError::OutputShape { role: "text", got: states.len(), count, dims: len });
+    }
+    let hidden = states.len() / (count * len);
+    let mut pooled = vec![0.0f32; count * hidden];
+    for (text, out) in pooled.chunks_exact_mut(hidden).enumerate() {
+        let mut weight = 0.0f32;
+        for token in 0..len {
+            if mask[text * len + token] == 0 {
+                continue;
+            }
+            weight += 1.0;
+            let state = &states[(text * len + token) * hidden..][..hidden];
+            out.iter_mut().zip(state).for_each(|(o, s)| *o += s);
+        }
+        out.iter_mut().for_each(|o| *o /= weight.max(1e-9));
+    }
+    Ok(pooled)
 }
 
 #[cfg(test)]
@@ -483,6 +636,15 @@ mod tests {
             }
         }
         assert!(encode_in_batches(&Broken, &[0.0; 4], 4).is_err());
+    }
+
+    #[test]
+    fn mean_pooling_leaves_padding_out() {
+        // Two texts of 3 tokens, hidden 2: the second has one real token and two of padding.
+        let states = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0, 20.0, 99.0, 99.0, 99.0, 99.0];
+        let mask = [1, 1, 1, 1, 0, 0];
+        assert_eq!(mean_pooled(&states, &mask, 2, 3).unwrap(), vec![3.0, 4.0, 10.0, 20.0]);
+        assert!(mean_pooled(&states, &mask, 5, 3).is_err(), "a shape that does not divide is refused");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::api::{IndexStatus, ModelStatus, Status};
 use crate::catalog::{Catalog, CatalogError, Folder};
 use crate::decode::DecodeLimits;
 use crate::download::DownloadError;
-use crate::encoder::{EncoderError, EncoderOptions, Encoders, ImageEncoder};
+use crate::encoder::{EncoderError, EncoderOptions, Encoders, ImageEncoder, TextEncoder};
 use crate::index::{IndexError, Quantization, VectorIndex};
 use crate::indexer::IndexerError;
 use crate::library::{Access, Library, LibraryError};
@@ -101,6 +101,7 @@ impl Error {
         match self {
             Error::Model(ModelError::Missing { .. }) => ErrorKind::ModelMissing,
             Error::Model(ModelError::Unknown(_)) => ErrorKind::NotFound,
+            Error::Model(ModelError::UnknownQueryEncoder { .. }) => ErrorKind::BadRequest,
             Error::Model(_) | Error::Encoder(EncoderError::Interface { .. } | EncoderError::Load { .. }) => {
                 ErrorKind::ModelInvalid
             }
@@ -194,6 +195,11 @@ const TEXT_CACHE_ENTRIES: usize = 512;
 /// The catalog setting that holds the saved exclude patterns (a JSON list of strings).
 const EXCLUDES_SETTING: &str = "exclude_patterns";
 
+/// The catalog setting that holds the query encoder chosen for a model (empty: its own).
+fn query_encoder_setting(model_id: &str) -> String {
+    format!("query_encoder:{model_id}")
+}
+
 pub struct Engine {
     library: Library,
     options: EngineOptions,
@@ -206,6 +212,9 @@ pub struct Engine {
     index: Mutex<Option<Arc<VectorIndex>>>,
     workers: Mutex<Option<(Layout, Arc<Vec<ImageEncoder>>)>>,
     text_cache: Mutex<LruCache<String, Vec<f32>>>,
+    /// The query encoder the library chose for this model (`None`: the model's own text tower),
+    /// and its encoder once loaded.
+    query: Mutex<(Option<String>, Option<Arc<TextEncoder>>)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -238,8 +247,16 @@ impl Engine {
                 tracing::warn!("cannot record the library's model: {err}");
             }
         }
+        let query_encoder = catalog.setting(&query_encoder_setting(&model.manifest.id))?.filter(|id| {
+            let known = model.manifest.query_encoders.contains_key(id);
+            if !known && !id.is_empty() {
+                tracing::warn!("model {} has no query encoder '{id}' any more: using its own", model.manifest.id);
+            }
+            known
+        });
         Ok(Engine {
             library,
+            query: Mutex::new((query_encoder, None)),
             catalog: Mutex::new(catalog),
             reader: Mutex::new(reader),
             model,
@@ -445,7 +462,12 @@ impl Engine {
         };
         let manifest = &self.model.manifest;
         let (provider, model_problem, runtime_problem, precision) = match self.encoders() {
-            Ok(e) => (Some(e.provider.name().to_string()), None, None, e.precision),
+            Ok(e) => {
+                // A chosen query encoder that cannot load is the model's problem too: text
+                // queries need it (and fetching the model fetches it).
+                let problem = self.query_text_encoder().err().map(|err| err.to_string());
+                (Some(e.provider.name().to_string()), problem, None, e.precision)
+            }
             Err(err @ Error::Runtime(_)) => (None, None, Some(err.to_string()), self.precision()),
             Err(err) => {
                 // The model is unusable, but the runtime may still be fine: report what it would run on.
@@ -469,6 +491,7 @@ impl Engine {
                 id: manifest.id.clone(),
                 name: manifest.name.clone(),
                 precision: precision.to_string(),
+                query_encoder: self.query_encoder(),
                 dir: self.model.dir.clone(),
                 problem: model_problem,
             },

@@ -47,6 +47,8 @@ pub enum ModelError {
     InvalidManifest { origin: String, problem: String },
     #[error("unknown model '{0}': use `photo-search models list`, or --model DIR with a model folder")]
     Unknown(String),
+    #[error("model {model} has no query encoder '{id}' (it has: {known})")]
+    UnknownQueryEncoder { model: String, id: String, known: String },
     #[error("model {model} has no {precision} variant")]
     NoVariant { model: String, precision: Precision },
     #[error(
@@ -145,6 +147,44 @@ pub struct TextSpec {
     /// How far texts are padded; fixed-length unless the manifest says otherwise.
     #[serde(default)]
     pub padding: Padding,
+    /// How the graph's output becomes one vector per text.
+    #[serde(default)]
+    pub pooling: Pooling,
+    /// A dense layer (safetensors, one `[out, in]` float matrix, no bias) applied after pooling:
+    /// sentence-transformers' `2_Dense`.
+    #[serde(default)]
+    pub projection: Option<PathBuf>,
+}
+
+/// How a text graph's output becomes one vector per text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The graph pools: its rank-2 output (`text_embeds`, `pooler_output`) is the vector.
+    #[default]
+    Output,
+    /// The graph gives token states (`[batch, tokens, hidden]`): their mean over the attention
+    /// mask is the vector (sentence-transformers' mean pooling).
+    Mean,
+}
+
+/// Another text encoder that embeds queries into a model's image space (queries in other
+/// languages, say). Turning it on re-encodes no photo: the image vectors stay the model's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryEncoder {
+    pub name: String,
+    /// One line a person chooses by.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub license: Option<String>,
+    /// The text graph (one precision: queries are short and few).
+    pub graph: PathBuf,
+    pub text: TextSpec,
+    /// Every file it needs (tokenizer, graph, projection), pinned.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
 }
 
 /// How far the texts of one encoder call are padded.
@@ -204,6 +244,9 @@ pub struct Manifest {
     #[serde(default)]
     pub files: Vec<FileSpec>,
     pub variants: BTreeMap<Precision, Variant>,
+    /// Other text encoders into this model's image space, by id.
+    #[serde(default)]
+    pub query_encoders: BTreeMap<String, QueryEncoder>,
 }
 
 impl Manifest {
@@ -251,6 +294,18 @@ impl Manifest {
             paths.extend(v.files.iter().map(|f| &f.path));
         }
         paths.extend(self.files.iter().map(|f| &f.path));
+        paths.extend(self.text.projection.iter());
+        for (id, q) in &self.query_encoders {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+                return Err(format!("query encoder id '{id}' must be letters, digits, '-' or '_'"));
+            }
+            if q.text.context_length < 2 {
+                return Err(format!("query encoder {id}: text.context_length must be at least 2"));
+            }
+            paths.extend([&q.graph, &q.text.tokenizer]);
+            paths.extend(q.text.projection.iter());
+            paths.extend(q.files.iter().map(|f| &f.path));
+        }
         for path in paths {
             if !is_plain_relative(path) {
                 return Err(format!("file path {} must be relative and stay inside the model folder", path.display()));
@@ -267,7 +322,19 @@ impl Manifest {
     }
 
     fn all_files(&self) -> impl Iterator<Item = &FileSpec> {
-        self.files.iter().chain(self.variants.values().flat_map(|v| v.files.iter()))
+        self.files
+            .iter()
+            .chain(self.variants.values().flat_map(|v| v.files.iter()))
+            .chain(self.query_encoders.values().flat_map(|q| q.files.iter()))
+    }
+
+    /// The query encoder `id`, or what went wrong naming it.
+    pub fn query_encoder(&self, id: &str) -> Result<&QueryEncoder> {
+        self.query_encoders.get(id).ok_or_else(|| ModelError::UnknownQueryEncoder {
+            model: self.id.clone(),
+            id: id.into(),
+            known: self.query_encoders.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     pub fn variant(&self, precision: Precision) -> Result<&Variant> {
@@ -355,6 +422,22 @@ pub fn verify(location: &ModelLocation, precision: Precision, stamps: &mut Verif
         }
     }
     for spec in manifest.files_for(precision)? {
+        verify_file(&location.path_of(&spec.path), spec, stamps)?;
+    }
+    Ok(())
+}
+
+/// Checks every file of a model's query encoder against its pins.
+pub fn verify_query_encoder(location: &ModelLocation, id: &str, stamps: &mut VerifiedStamps) -> Result<()> {
+    let manifest = &location.manifest;
+    let encoder = manifest.query_encoder(id)?;
+    for needed in [&encoder.text.tokenizer, &encoder.graph].into_iter().chain(encoder.text.projection.iter()) {
+        let path = location.path_of(needed);
+        if !path.is_file() {
+            return Err(ModelError::Missing { model: manifest.id.clone(), missing: path });
+        }
+    }
+    for spec in &encoder.files {
         verify_file(&location.path_of(&spec.path), spec, stamps)?;
     }
     Ok(())
@@ -472,7 +555,21 @@ mod tests {
                 }
             }
             assert!(m.variant(m.default_cpu).is_ok() && m.variant(m.default_gpu).is_ok(), "{id}");
+            for (qid, q) in &m.query_encoders {
+                assert!(!q.description.is_empty() && q.license.is_some(), "{id}/{qid}");
+                let needed = [&q.graph, &q.text.tokenizer].into_iter().chain(q.text.projection.iter());
+                for path in needed {
+                    let file = q.files.iter().find(|f| &f.path == path);
+                    assert!(
+                        file.is_some_and(|f| f.sha256.is_some() && f.bytes.is_some() && f.url.is_some()),
+                        "{id}/{qid}: {} is not pinned",
+                        path.display()
+                    );
+                }
+            }
         }
+        let clip = Manifest::builtin(DEFAULT_MODEL).unwrap();
+        assert_eq!(clip.query_encoder("multilingual").unwrap().text.pooling, Pooling::Mean);
     }
 
     #[test]

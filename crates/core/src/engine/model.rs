@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Engine, Result, lock};
 use crate::download::{self, DownloadError, DownloadProgress};
-use crate::encoder::Encoders;
+use crate::encoder::{Encoders, TextEncoder};
 use crate::models::{self, Precision, VerifiedStamps};
 use crate::runtime::{self, Provider};
 
@@ -75,11 +75,72 @@ impl Engine {
         Ok(encoders)
     }
 
+    /// The query encoder chosen for this library's model, if any (else the model's own text
+    /// tower embeds queries).
+    pub fn query_encoder(&self) -> Option<String> {
+        lock(&self.query).0.clone()
+    }
+
+    /// Chooses the query encoder (`None`: the model's own text tower) for this model in this
+    /// library. No photo is re-encoded: only queries go through it. Its files are checked when
+    /// the first query needs it; fetching the model fetches them.
+    pub fn set_query_encoder(&self, id: Option<&str>) -> Result<()> {
+        self.require_write()?;
+        let manifest = &self.model.manifest;
+        if let Some(id) = id {
+            manifest.query_encoder(id)?;
+        }
+        self.catalog().set_setting(&super::query_encoder_setting(&manifest.id), id.unwrap_or(""))?;
+        *lock(&self.query) = (id.map(str::to_string), None);
+        lock(&self.text_cache).clear();
+        Ok(())
+    }
+
+    /// Checks the chosen query encoder's files against their pins (nothing to check without one).
+    pub fn verify_query_encoder(&self) -> Result<()> {
+        match self.query_encoder() {
+            Some(id) => self.verify_query_files(&id),
+            None => Ok(()),
+        }
+    }
+
+    fn verify_query_files(&self, id: &str) -> Result<()> {
+        let mut stamps = VerifiedStamps::load(&self.stamps_path());
+        let verified = models::verify_query_encoder(&self.model, id, &mut stamps);
+        stamps.save(&self.stamps_path());
+        Ok(verified?)
+    }
+
+    /// The chosen query encoder, loaded on first use (its files verified against their pins);
+    /// `None` when queries use the model's own text tower.
+    pub(super) fn query_text_encoder(&self) -> Result<Option<Arc<TextEncoder>>> {
+        let mut slot = lock(&self.query);
+        let Some(id) = slot.0.clone() else { return Ok(None) };
+        if let Some(encoder) = &slot.1 {
+            return Ok(Some(encoder.clone()));
+        }
+        let runtime = runtime::load(&self.library.runtime_dir())?;
+        self.verify_query_files(&id)?;
+        let spec = self.model.manifest.query_encoder(&id)?;
+        let encoder = Arc::new(TextEncoder::open(
+            &runtime,
+            &self.model,
+            &spec.text,
+            &spec.graph,
+            &spec.files,
+            &self.library.cache_dir(),
+            self.options.encoder.threads,
+        )?);
+        tracing::info!("queries through {} ({id})", spec.name);
+        slot.1 = Some(encoder.clone());
+        Ok(Some(encoder))
+    }
+
     pub(super) fn provider_without_model(&self) -> Provider {
         if gpu_available() { gpu_provider() } else { Provider::Cpu }
     }
 
-    /// Downloads the model's files for its precision into the library, with progress per file
+    /// Downloads the model's files for its precision (and its chosen query encoder's) into the library, with progress per file
     /// (`index`, `count`, file path, bytes). Files already present and valid are kept.
     pub fn fetch_model(&self, progress: &mut dyn FnMut(usize, usize, &Path, DownloadProgress) -> bool) -> Result<()> {
         self.require_write()?;
@@ -87,7 +148,11 @@ impl Engine {
             tracing::warn!("fetching the CPU precision: {err}");
         }
         let precision = self.precision();
-        let files = self.model.manifest.files_for(precision)?;
+        let manifest = &self.model.manifest;
+        let mut files = manifest.files_for(precision)?;
+        if let Some(id) = self.query_encoder() {
+            files.extend(&manifest.query_encoder(&id)?.files);
+        }
         let mut stamps = VerifiedStamps::load(&self.stamps_path());
         let count = files.len();
         let result = (|| {

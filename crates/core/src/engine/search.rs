@@ -10,13 +10,17 @@ use crate::encoder::EncoderError;
 use crate::query::{SearchQuery, Term};
 
 impl Engine {
-    /// Embeds a text query, through a cache of recent queries.
+    /// Embeds a text query (through the chosen query encoder, else the model's own text tower),
+    /// through a cache of recent queries.
     pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
         if let Some(v) = lock(&self.text_cache).get(text) {
             return Ok(v.clone());
         }
-        let encoders = self.encoders()?;
-        let vector = encoders.text.embed(&[text])?.pop().ok_or(EncoderError::OutputShape {
+        let vectors = match self.query_text_encoder()? {
+            Some(encoder) => encoder.embed(&[text])?,
+            None => self.encoders()?.text.embed(&[text])?,
+        };
+        let vector = vectors.into_iter().next().ok_or(EncoderError::OutputShape {
             role: "text",
             got: 0,
             count: 1,
