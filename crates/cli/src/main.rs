@@ -19,7 +19,7 @@ use photo_search_core::library::{Access, LIBRARY_ENV, Library};
 use photo_search_core::models::{self, ModelChoice, Precision};
 use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
 use photo_search_core::scan::Excludes;
-use photo_search_core::{Engine, EngineOptions};
+use photo_search_core::{Engine, EngineOptions, ModelSwitch};
 
 #[derive(Parser)]
 #[command(name = "photo-search", version, about = "Find photos by meaning, privately, on this computer.")]
@@ -407,6 +407,9 @@ fn index(engine: &Engine, paths: &[PathBuf]) -> Result<ExitCode> {
     let bar = progress_bar();
     let summary = engine.index_with(paths, &control, &mut progress_printer(&bar))?;
     print_summary(&summary);
+    if !control.is_cancelled() && engine.finish_switch()? {
+        println!("this library now searches with {}", engine.model().manifest.id);
+    }
     Ok(if control.is_cancelled() { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
@@ -416,10 +419,15 @@ fn watch(engine: &Engine) -> Result<ExitCode> {
     let mut show = progress_printer(&bar);
     println!("watching {} folder(s); Ctrl-C to stop", engine.folders()?.len());
     engine.watch(&control, &mut |event| {
-        if let Progress::Finished { summary } = &event
-            && summary.indexed + summary.moved + summary.duplicates + summary.failed + summary.removed > 0
-        {
-            print_summary(summary);
+        if let Progress::Finished { summary } = &event {
+            if summary.indexed + summary.moved + summary.duplicates + summary.failed + summary.removed > 0 {
+                print_summary(summary);
+            }
+            match engine.finish_switch() {
+                Ok(true) => println!("this library now searches with {}", engine.model().manifest.id),
+                Ok(false) => {}
+                Err(err) => eprintln!("warning: cannot finish the switch of models: {err}"),
+            }
         }
         show(event);
     })?;
@@ -600,13 +608,15 @@ fn models_command(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
         }
         ModelCommand::Use { model } => {
             let engine = open(cli, Access::Read, Some(model))?;
-            photo_search_core::library::set_active_model(engine.library().root(), &ModelChoice::parse(model))
-                .with_context(|| format!("cannot record the model in {}", engine.library().root().display()))?;
             let m = &engine.model().manifest;
-            println!(
-                "this library now searches with {} ({}); `photo-search index` embeds its photos with it",
-                m.id, m.name
-            );
+            match engine.choose_model(&ModelChoice::parse(model))? {
+                ModelSwitch::Now => println!("this library now searches with {} ({})", m.id, m.name),
+                ModelSwitch::Background { missing } => println!(
+                    "switching to {} ({}): `photo-search index` (or the app, or `serve`) embeds {missing} photos \
+                     with it; searches use the current model until then",
+                    m.id, m.name
+                ),
+            }
         }
         ModelCommand::RemoveVectors { id: None } => {
             for (id, count) in open(cli, Access::Read, None)?.vector_models()? {

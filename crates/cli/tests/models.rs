@@ -165,3 +165,50 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn switching_models_keeps_searching_with_the_old_one_until_the_new_one_covers_the_library() {
+    // test-color center-crops (the wide photo ranks with the blue ones for "red"); test-squash
+    // squashes (it comes right after the red photos): the ranking shows which model answers.
+    let t = TestDir::new();
+    let color = repo().join("models/test-color");
+    let squash = repo().join("models/test-squash");
+    library_with_a_wide_photo(&t, &color);
+    let bare = |args: &[&str]| {
+        let out = t.run_bare(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let wide_rank = || {
+        let hits = hit_names(&serde_json::from_str(&bare(&["search", "red", "-n", "20", "--json"])).unwrap());
+        hits.iter().position(|n| n == "wide.jpg").unwrap()
+    };
+    assert!(wide_rank() > 2);
+
+    let out = bare(&["models", "use", squash.to_str().unwrap()]);
+    assert!(out.contains("switching to test-squash") && out.contains("embeds 9 photos"), "{out}");
+    // During the switch searches answer from test-color.
+    assert!(wide_rank() > 2);
+    let status: serde_json::Value = serde_json::from_str(&bare(&["status", "--json"])).unwrap();
+    assert_eq!(
+        (status["model"]["id"].as_str(), status["switching_to"].as_str()),
+        (Some("test-color"), Some("test-squash"))
+    );
+    // The vectors of the model being switched to cannot be removed.
+    assert!(!t.run_bare(&["models", "remove-vectors", "test-squash"]).status.success());
+
+    let out = bare(&["index"]);
+    assert!(out.contains("now searches with test-squash"), "{out}");
+    assert_eq!(wide_rank(), 2);
+    let status: serde_json::Value = serde_json::from_str(&bare(&["status", "--json"])).unwrap();
+    assert_eq!((status["model"]["id"].as_str(), status["switching_to"].as_str()), (Some("test-squash"), None));
+
+    // Switching back is instant: test-color's vectors still cover the library.
+    let out = bare(&["models", "use", color.to_str().unwrap()]);
+    assert!(out.contains("now searches with test-color"), "{out}");
+    assert!(wide_rank() > 2);
+    let out = bare(&["index"]);
+    assert!(out.contains("indexed 0,"), "nothing is re-encoded: {out}");
+    let counts = bare(&["models", "remove-vectors"]);
+    assert!(counts.contains("test-color  9 vectors") && counts.contains("test-squash  9 vectors"), "{counts}");
+}

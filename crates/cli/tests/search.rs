@@ -124,14 +124,7 @@ fn the_library_keeps_the_model_it_was_indexed_with() {
     let t = indexed_library();
     // As the app and `serve` start: no --model.
     let bare = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
-            .arg("--library")
-            .arg(t.library())
-            .args(args)
-            .env_remove("PHOTO_SEARCH_LIBRARY")
-            .env_remove("PHOTO_SEARCH_MODEL")
-            .output()
-            .unwrap();
+        let out = t.run_bare(args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
@@ -145,10 +138,13 @@ fn the_library_keeps_the_model_it_was_indexed_with() {
     // --model chooses for one run only.
     assert_eq!(model_of(&["--model", "clip-vit-base-patch32", "status", "--json"]), "clip-vit-base-patch32");
     assert_eq!(model_of(&["status", "--json"]), "test-color");
-    // `models use` changes it.
+    // `models use` starts a switch: searches keep test-color until the new model covers the
+    // library (models.rs follows a switch to its end).
     let out = bare(&["models", "use", "clip-vit-base-patch32"]);
-    assert!(out.contains("now searches with clip-vit-base-patch32"), "{out}");
-    assert_eq!(model_of(&["status", "--json"]), "clip-vit-base-patch32");
+    assert!(out.contains("switching to clip-vit-base-patch32"), "{out}");
+    let status: serde_json::Value = serde_json::from_str(&bare(&["status", "--json"])).unwrap();
+    assert_eq!(status["model"]["id"], "test-color");
+    assert_eq!(status["switching_to"], "clip-vit-base-patch32");
 }
 
 #[test]

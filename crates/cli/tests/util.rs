@@ -55,15 +55,25 @@ impl TestDir {
         self.command(model, args).output().expect("run photo-search")
     }
 
+    /// `photo-search --library <tmp>/library ARGS` without `--model`, as the app and `serve`
+    /// start: on the library's own model.
+    pub fn run_bare(&self, args: &[&str]) -> Output {
+        self.bare_command(args).output().expect("run photo-search")
+    }
+
     /// `photo-search --library <tmp>/library --model MODEL ARGS`, with no library or model
     /// from the environment.
     fn command(&self, model: &Path, args: &[&str]) -> Command {
+        let mut command = self.bare_command(&["--model", model.to_str().expect("a UTF-8 model path")]);
+        command.args(args);
+        command
+    }
+
+    fn bare_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_photo-search"));
         command
             .arg("--library")
             .arg(self.library())
-            .arg("--model")
-            .arg(model)
             .args(args)
             .env_remove("PHOTO_SEARCH_LIBRARY")
             .env_remove("PHOTO_SEARCH_MODEL");

@@ -154,6 +154,8 @@ pub struct Status {
     pub photos: PhotoCounts,
     pub folders: Vec<PathBuf>,
     pub model: ModelStatus,
+    /// The model the library is switching to (its id), while its photos are embedded with it.
+    pub switching_to: Option<String>,
     /// The execution provider the encoders actually run on (`CPU`, `CUDA`, `DirectML`), or
     /// `None` when ONNX Runtime could not be loaded (see `runtime_problem`).
     pub provider: Option<String>,

@@ -567,7 +567,7 @@ fn token_states_output(session: &Session) -> Option<String> {
 /// The mean of each text's token states over its attention mask (padding left out), as
 /// sentence-transformers pools.
 fn mean_pooled(states: &[f32], mask: &[i64], count: usize, len: usize) -> Result<Vec<f32>, EncoderError> {
-    if count == 0 || len == 0 || states.len() % (count * len) != 0 {
+    if count == 0 || len == 0 || !states.len().is_multiple_of(count * len) {
         return Err(EncoderError::OutputShape { role: "text", got: states.len(), count, dims: len });
     }
     let hidden = states.len() / (count * len);

@@ -62,6 +62,12 @@ pub enum Error {
     ReadOnly,
     #[error("{what}")]
     DiskFull { what: String },
+    #[error("cannot record the library's model in {path}")]
+    RecordModel {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0} is the model this library searches with: choose another first (`photo-search models use`)")]
     ModelInUse(String),
 }
@@ -121,6 +127,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What choosing a model did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSwitch {
+    /// Its vectors cover the library: searches use it now.
+    Now,
+    /// `missing` photos need its vectors: they are embedded in the background while searches
+    /// keep the current model.
+    Background { missing: u64 },
+}
 
 /// How to open an engine.
 #[derive(Debug, Clone)]
@@ -231,8 +247,11 @@ impl Engine {
         let catalog = Catalog::open(&library.catalog_path())?;
         let reader = Catalog::open_reader(&library.catalog_path())?;
         let recorded = crate::library::active_model(library.root());
+        // A writer builds the model the library is switching to; searches (readers) keep the
+        // current one until it covers the library.
+        let building = crate::library::next_model(library.root()).filter(|_| library.access() == Access::Write);
         let choice = match &options.model {
-            ModelChoice::Library => recorded.clone().unwrap_or_default(),
+            ModelChoice::Library => building.or_else(|| recorded.clone()).unwrap_or_default(),
             explicit => explicit.clone(),
         };
         let model = ModelLocation::find(&choice, &library.models_dir())?;
@@ -407,7 +426,11 @@ impl Engine {
         let library_model = crate::library::active_model(self.library.root())
             .and_then(|choice| ModelLocation::find(&choice, &self.library.models_dir()).ok())
             .map(|location| location.manifest.id);
-        if model_id == self.model.manifest.id || library_model.as_deref() == Some(model_id) {
+        let next_model = self.switching_to().map(|(id, _)| id);
+        if model_id == self.model.manifest.id
+            || library_model.as_deref() == Some(model_id)
+            || next_model.as_deref() == Some(model_id)
+        {
             return Err(Error::ModelInUse(model_id.to_string()));
         }
         let removed = self.catalog().remove_model_vectors(model_id)?;
@@ -420,6 +443,46 @@ impl Engine {
             }
         }
         Ok(removed)
+    }
+
+    /// Makes `choice` the library's model. When its vectors already cover the library (switching
+    /// back, say) searches move to it at once; otherwise the library switches in the background:
+    /// searches keep the current model while a writer on the library's model (the app, `serve`,
+    /// `photo-search index`) embeds the photos, and [`Engine::finish_switch`] moves searches
+    /// once it covers them.
+    pub fn choose_model(&self, choice: &ModelChoice) -> Result<ModelSwitch> {
+        let root = self.library.root();
+        let target = ModelLocation::find(choice, &self.library.models_dir())?;
+        let missing = self.reader().photos_without_vector(&target.manifest.id)?;
+        let recorded = if missing == 0 {
+            crate::library::set_active_model(root, choice)
+        } else {
+            crate::library::set_next_model(root, Some(choice))
+        };
+        recorded.map_err(|source| Error::RecordModel { path: root.join("model.json"), source })?;
+        Ok(if missing == 0 { ModelSwitch::Now } else { ModelSwitch::Background { missing } })
+    }
+
+    /// The model the library is switching to, while it is (its manifest id and name).
+    pub fn switching_to(&self) -> Option<(String, String)> {
+        let next = crate::library::next_model(self.library.root())?;
+        let location = ModelLocation::find(&next, &self.library.models_dir()).ok()?;
+        Some((location.manifest.id, location.manifest.name))
+    }
+
+    /// Ends the library's switch to this engine's model once its vectors cover every indexed
+    /// photo (searches then use it); true when it did.
+    pub fn finish_switch(&self) -> Result<bool> {
+        let Some(next) = crate::library::next_model(self.library.root()) else { return Ok(false) };
+        let next_id = ModelLocation::find(&next, &self.library.models_dir())?.manifest.id;
+        if next_id != self.model.manifest.id || self.reader().photos_without_vector(&next_id)? > 0 {
+            return Ok(false);
+        }
+        self.save_index()?;
+        crate::library::set_active_model(self.library.root(), &next)
+            .map_err(|source| Error::RecordModel { path: self.library.root().join("model.json"), source })?;
+        tracing::info!("the library now searches with {next_id}");
+        Ok(true)
     }
 
     /// Models with vectors in this library, with how many each has.
@@ -495,6 +558,7 @@ impl Engine {
                 dir: self.model.dir.clone(),
                 problem: model_problem,
             },
+            switching_to: self.switching_to().map(|(id, _)| id),
             provider,
             runtime_problem,
             index: IndexStatus { vectors, file_bytes: std::fs::metadata(index_path).map_or(0, |m| m.len()) },

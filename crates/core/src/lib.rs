@@ -25,4 +25,4 @@ pub mod signed;
 pub mod text;
 pub mod watch;
 
-pub use engine::{Engine, EngineOptions, Error, ErrorKind};
+pub use engine::{Engine, EngineOptions, Error, ErrorKind, ModelSwitch};

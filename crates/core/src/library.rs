@@ -5,6 +5,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::models::ModelChoice;
 
 /// Environment variable that overrides the default library folder.
@@ -111,14 +113,20 @@ fn model_file(root: &Path) -> PathBuf {
     root.join("model.json")
 }
 
-/// The model the library at `root` uses: recorded when it was first opened for writing, or
-/// chosen since (`photo-search models use`, the app's settings). `None` for a library that
-/// records none (the default model then).
-pub fn active_model(root: &Path) -> Option<ModelChoice> {
+/// What `model.json` holds: the model searches use and, while switching, the one being built.
+/// Older versions wrote a bare [`ModelChoice`]; it still reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ModelRecord {
+    Switching { current: ModelChoice, next: Option<ModelChoice> },
+    Plain(ModelChoice),
+}
+
+fn read_model_record(root: &Path) -> Option<(ModelChoice, Option<ModelChoice>)> {
     let bytes = fs::read(model_file(root)).ok()?;
-    match serde_json::from_slice::<ModelChoice>(&bytes) {
-        Ok(ModelChoice::Library) => None,
-        Ok(choice) => Some(choice),
+    match serde_json::from_slice::<ModelRecord>(&bytes) {
+        Ok(ModelRecord::Plain(current)) => Some((current, None)),
+        Ok(ModelRecord::Switching { current, next }) => Some((current, next)),
         Err(err) => {
             tracing::warn!("ignoring {}: {err}", model_file(root).display());
             None
@@ -126,19 +134,45 @@ pub fn active_model(root: &Path) -> Option<ModelChoice> {
     }
 }
 
-/// Records the model the library at `root` uses from now on; a folder is recorded as an
-/// absolute path, so every program finds it whatever its working directory.
-pub fn set_active_model(root: &Path, choice: &ModelChoice) -> std::io::Result<()> {
-    let choice = match choice {
-        ModelChoice::Library => return Ok(()),
-        ModelChoice::Dir(dir) => ModelChoice::Dir(dir.canonicalize()?),
-        id => id.clone(),
+fn write_model_record(root: &Path, current: &ModelChoice, next: Option<&ModelChoice>) -> std::io::Result<()> {
+    let absolute = |choice: &ModelChoice| match choice {
+        ModelChoice::Dir(dir) => dir.canonicalize().map(ModelChoice::Dir),
+        other => Ok(other.clone()),
     };
-    let json = serde_json::to_vec_pretty(&choice).map_err(std::io::Error::other)?;
+    let record = ModelRecord::Switching { current: absolute(current)?, next: next.map(absolute).transpose()? };
+    let json = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
     crate::fsio::write_atomic(&model_file(root), &json)
 }
 
-/// The thumbnail of content `hash` under `thumbs_dir` (two-level fan-out keeps folders small).
+/// The model the library at `root` searches with: recorded when it was first opened for
+/// writing, or chosen since (`photo-search models use`, the app's settings). `None` for a
+/// library that records none (the default model then).
+pub fn active_model(root: &Path) -> Option<ModelChoice> {
+    read_model_record(root).map(|(current, _)| current).filter(|c| *c != ModelChoice::Library)
+}
+
+/// The model the library is switching to, while it embeds the photos in the background;
+/// searches keep using [`active_model`] until it covers the library.
+pub fn next_model(root: &Path) -> Option<ModelChoice> {
+    read_model_record(root).and_then(|(_, next)| next).filter(|c| *c != ModelChoice::Library)
+}
+
+/// Records the model the library at `root` searches with from now on (ending any switch); a
+/// folder is recorded as an absolute path, so every program finds it whatever its working
+/// directory.
+pub fn set_active_model(root: &Path, choice: &ModelChoice) -> std::io::Result<()> {
+    if *choice == ModelChoice::Library {
+        return Ok(());
+    }
+    write_model_record(root, choice, None)
+}
+
+/// Starts (or, with `None`, abandons) a switch to `next`: searches keep the current model.
+pub fn set_next_model(root: &Path, next: Option<&ModelChoice>) -> std::io::Result<()> {
+    let current = active_model(root).unwrap_or_else(|| ModelChoice::Id(crate::models::DEFAULT_MODEL.into()));
+    write_model_record(root, &current, next.filter(|n| **n != ModelChoice::Library))
+}
+
 pub fn thumbnail_file(thumbs_dir: &Path, hash: &[u8; 32]) -> PathBuf {
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     thumbs_dir.join(&hex[..2]).join(format!("{hex}.jpg"))
@@ -185,6 +219,19 @@ mod tests {
         assert_eq!(active_model(dir.path()), Some(ModelChoice::Dir(model_dir.canonicalize().unwrap())));
         fs::write(model_file(dir.path()), b"{not json").unwrap();
         assert_eq!(active_model(dir.path()), None, "a damaged record means the default");
+    }
+
+    #[test]
+    fn a_switch_keeps_the_current_model_until_it_ends_and_old_records_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("model.json"), br#"{"id": "old-style"}"#).unwrap();
+        assert_eq!(active_model(dir.path()), Some(ModelChoice::Id("old-style".into())));
+        set_next_model(dir.path(), Some(&ModelChoice::Id("next".into()))).unwrap();
+        assert_eq!(active_model(dir.path()), Some(ModelChoice::Id("old-style".into())));
+        assert_eq!(next_model(dir.path()), Some(ModelChoice::Id("next".into())));
+        set_active_model(dir.path(), &ModelChoice::Id("next".into())).unwrap();
+        assert_eq!(active_model(dir.path()), Some(ModelChoice::Id("next".into())));
+        assert_eq!(next_model(dir.path()), None);
     }
 
     /// `path` relative to the working directory, by way of `..` steps from it.

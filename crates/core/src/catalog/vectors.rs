@@ -76,6 +76,18 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Indexed photos in folders that are online with no vector of `model_id`: what a switch
+    /// to that model still has to embed.
+    pub fn photos_without_vector(&self, model_id: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM photos p JOIN folders f ON f.id = p.folder_id
+             WHERE p.status = 'indexed' AND NOT f.offline
+               AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.photo_id = p.id AND v.model_id = ?1)",
+            [model_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
     pub fn vector_count(&self, model_id: &str) -> Result<u64> {
         Ok(self
             .conn
