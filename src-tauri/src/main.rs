@@ -50,6 +50,11 @@ fn add_folder(app: AppHandle, service: State<'_, Service>, path: String) -> Repl
 }
 
 #[tauri::command(async)]
+fn remove_model_vectors(service: State<'_, Service>, id: String) -> Reply<Settings> {
+    service.remove_model_vectors(&id)
+}
+
+#[tauri::command(async)]
 fn remove_folder(service: State<'_, Service>, path: String) -> Reply<Vec<FolderInfo>> {
     service.remove_folder(&path)
 }
@@ -218,6 +223,7 @@ fn main() {
             resume,
             settings,
             update_settings,
+            remove_model_vectors,
             fetch_model,
             cancel_fetch,
             upload_image,

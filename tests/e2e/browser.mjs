@@ -109,9 +109,54 @@ test("settings say what the model is and its licence", async () => {
     return t && t.includes("Embeds average colour only") ? t : null;
   });
   assert(!about.includes("Licence"), `the test model states no licence: ${about}`);
+  const models = await page.$$eval("#settings-models li", (items) => items.map((li) => li.textContent));
+  assert(models.some((m) => m.includes("CLIP ViT-B/32") && m.includes("Licence: MIT")), `models listed: ${models}`);
+  assert(models.some((m) => m.includes("SigLIP") && m.includes("Apache-2.0")), `models listed: ${models}`);
+  assert(models.some((m) => m.includes("Test colour model") && m.includes("In use")), `models listed: ${models}`);
+  assert((await page.$$("#settings-models button[aria-label^='Use ']")).length === 2, "the built-in models can be chosen");
+  await page.selectOption("#query-encoder", "multilingual");
+  await eventually("query language saved", async () => (await page.textContent("#query-encoder-about")).includes("German"));
   await page.screenshot({ path: path.join(outDir, "browser-settings.png") });
   await page.keyboard.press("Escape");
   await eventually("settings closed", async () => !(await page.$("#settings[open]")));
+});
+
+test("a query in German finds the red photos through the multilingual query encoder", async () => {
+  await page.fill("#search", "rote");
+  await eventually("red results for 'rote'", async () => {
+    const r = await results();
+    return r.length >= 4 && r.slice(0, 4).every((n) => n.startsWith("red")) ? r : null;
+  });
+  await page.click("#open-settings");
+  await page.selectOption("#query-encoder", "");
+  await eventually("query language back to the model's own", async () => (await page.textContent("#query-encoder-about")) === "");
+  await page.keyboard.press("Escape");
+  await page.fill("#search", "");
+});
+
+test("choosing a model that cannot be downloaded keeps searching with the current one", async () => {
+  // No network here: the switch to CLIP stops at its download, and the status bar says so.
+  await page.click("#open-settings");
+  await page.click("#settings-models button[aria-label='Use CLIP ViT-B/32']");
+  const text = await eventually("switch reported", async () => {
+    const t = await page.textContent("#status-text");
+    if (!(t.includes("Switching to CLIP ViT-B/32") && t.includes("download failed"))) throw new Error(`status bar: ${t}; settings: ${await page.textContent("#settings-error")}`);
+    return t;
+  }, 60000);
+  assert(text.includes("searching with Test colour model"), text);
+  await page.keyboard.press("Escape");
+  await eventually("settings closed", async () => !(await page.$("#settings[open]")));
+  await page.screenshot({ path: path.join(outDir, "browser-switch-failed.png") });
+  await page.fill("#search", "red");
+  await eventually("red results while switching", async () => {
+    const r = await results();
+    return r.length >= 4 && r.slice(0, 4).every((n) => n.startsWith("red")) ? r : null;
+  });
+  await page.click("#open-settings");
+  await page.click("#settings-models button[aria-label='Stay with Test colour model (not for real photos)']");
+  await eventually("switch abandoned", async () => !(await page.textContent("#status-text")).includes("Switching"));
+  await page.keyboard.press("Escape");
+  await page.fill("#search", "");
 });
 
 test("the status bar reports the library", async () => {

@@ -90,6 +90,31 @@ downloadable: boolean,
  */
 download_mb: number | null, };
 
+export type ModelOption = { id: string, name: string, 
+/**
+ * One line a person chooses by.
+ */
+description: string, license: string | null, 
+/**
+ * Photos with a vector of this model in the library (switching to a model that covers the
+ * library is instant; removing its vectors frees the space).
+ */
+vectors: number, 
+/**
+ * Searches use it.
+ */
+searching: boolean, 
+/**
+ * The library is switching to it (embedding the photos in the background).
+ */
+switching_to: boolean, 
+/**
+ * Built into the app (downloadable), not a model folder.
+ */
+builtin: boolean, };
+
+export type QueryEncoderOption = { id: string, name: string, description: string, license: string | null, };
+
 export type IndexPhase = "idle" | "scanning" | "indexing" | "watching" | "error";
 
 export type IndexingState = { phase: IndexPhase, paused: boolean, done: number, queued: number, 
@@ -106,7 +131,12 @@ export type AppStatus = { library: string, photos: Counts, folders: Array<Folder
 /**
  * The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
  */
-provider: string | null, runtime_problem: string | null, indexing: IndexingState, download: DownloadState, 
+provider: string | null, runtime_problem: string | null, 
+/**
+ * The model the library is switching to (its name), while the photos are embedded with
+ * it; searches use `model` until it covers them.
+ */
+switching_to: string | null, indexing: IndexingState, download: DownloadState, 
 /**
  * Increases whenever the set of indexed photos changes, so results can be refreshed.
  */
@@ -115,6 +145,18 @@ revision: number, };
 export type Failure = { path: string, reason: string, };
 
 export type Settings = { 
+/**
+ * The models this library can use: the built-in ones and any other it uses.
+ */
+models: Array<ModelOption>, 
+/**
+ * Other text encoders of the model searches use (queries in other languages).
+ */
+query_encoders: Array<QueryEncoderOption>, 
+/**
+ * The one queries go through; `None`: the model's own text tower.
+ */
+query_encoder: string | null, 
 /**
  * Exclude patterns saved in the library (names with `*` and `?`).
  */
@@ -137,6 +179,15 @@ threads: number,
 workers: number, provider: string | null, };
 
 export type SettingsUpdate = { excludes: Array<string> | null, 
+/**
+ * A built-in model's id: searches move to it at once when its vectors cover the library,
+ * else after it has embedded the photos in the background.
+ */
+model: string | null, 
+/**
+ * A query encoder of the model searches use; `""` goes back to the model's own.
+ */
+query_encoder: string | null, 
 /**
  * `""` goes back to the downloaded model.
  */

@@ -30,6 +30,7 @@ export interface Commands {
   resume: [Record<string, never>, null];
   settings: [Record<string, never>, Settings];
   update_settings: [{ update: SettingsUpdate }, Settings];
+  remove_model_vectors: [{ id: string }, Settings];
   fetch_model: [Record<string, never>, null];
   cancel_fetch: [Record<string, never>, null];
 }
@@ -49,6 +50,7 @@ export const ROUTES: { [C in Command]: { method: "GET" | "POST"; path: (a: Comma
   resume: { method: "POST", path: () => "/api/indexing/resume" },
   settings: { method: "GET", path: () => "/api/settings" },
   update_settings: { method: "POST", path: () => "/api/settings", body: (a) => a.update },
+  remove_model_vectors: { method: "POST", path: () => "/api/models/remove-vectors", body: (a) => ({ id: a.id }) },
   fetch_model: { method: "POST", path: () => "/api/model/fetch" },
   cancel_fetch: { method: "POST", path: () => "/api/model/cancel" },
 };
@@ -119,9 +121,10 @@ export class Client {
   resume() { return this.call("resume", {}); }
   settings() { return this.call("settings", {}); }
   updateSettings(update: Partial<SettingsUpdate>) {
-    const full: SettingsUpdate = { excludes: null, model_dir: null, threads: null, workers: null, ...update };
+    const full: SettingsUpdate = { excludes: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null, ...update };
     return this.call("update_settings", { update: full });
   }
+  removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }
   fetchModel() { return this.call("fetch_model", {}); }
   cancelFetch() { return this.call("cancel_fetch", {}); }
 

@@ -2,7 +2,7 @@
 // preview, the indexing status bar, first-run steps and settings. The same code runs in the
 // desktop app (Tauri IPC) and in a browser against `photo-search serve` (HTTP).
 
-import type { AppStatus, Filters, Hit, PhotoDetails } from "./bindings";
+import type { AppStatus, Filters, Hit, PhotoDetails, Settings } from "./bindings";
 import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggleNegative, toTerms } from "./chips";
 import { Client, ClientError, HttpTransport, type Transport } from "./client";
 import { Grid } from "./grid";
@@ -363,7 +363,9 @@ class App {
       case "indexing": {
         const rate = i.rate > 0 ? ` · ${i.rate.toFixed(1)} photos/s` : "";
         const eta = i.eta_s !== null ? ` · about ${formatDuration(i.eta_s)} left` : "";
-        text = `${i.paused ? "Paused" : "Indexing"} ${formatCount(i.done)} / ${formatCount(i.queued)}${rate}${eta}`;
+        const what = s.switching_to ? `Switching to ${s.switching_to}:` : "Indexing";
+        text = `${i.paused ? `Paused · ${what}` : what} ${formatCount(i.done)} / ${formatCount(i.queued)}${rate}${eta}`;
+        if (s.switching_to) text += ` · searching with ${s.model.name} until then`;
         break;
       }
       case "watching":
@@ -377,6 +379,18 @@ class App {
       default:
         text = s.folders.length ? `${formatCount(s.photos.indexed)} photos indexed` : "No folders yet";
     }
+    if (s.switching_to && i.phase !== "indexing") {
+      // The model being switched to is still being downloaded, or cannot run yet.
+      const d = s.download;
+      const why =
+        d.phase === "running"
+          ? `downloading${d.total ? ` ${Math.floor((100 * d.received) / d.total)}%` : ""}`
+          : d.phase === "failed"
+            ? "the download failed (see Settings)"
+            : (i.message ?? "waiting to start");
+      text = `Switching to ${s.switching_to}: ${why} · searching with ${s.model.name} until then`;
+    }
+    $("status-text").title = s.switching_to && s.download.phase === "failed" ? (s.download.error ?? "") : "";
     if (s.photos.offline) text += ` · ${formatCount(s.photos.offline)} offline`;
     $("status-text").textContent = text;
     progress.hidden = i.phase !== "indexing" || i.queued === 0;
@@ -597,7 +611,46 @@ class App {
     $("excludes-save").addEventListener("click", guard(() => this.client.updateSettings({ excludes: $<HTMLTextAreaElement>("excludes").value.split("\n") })));
     $("model-dir-use").addEventListener("click", guard(() => this.client.updateSettings({ model_dir: $<HTMLInputElement>("model-dir").value.trim() })));
     $("model-dir-reset").addEventListener("click", guard(() => this.client.updateSettings({ model_dir: "" })));
+    $("query-encoder").addEventListener("change", guard(() => this.client.updateSettings({ query_encoder: $<HTMLSelectElement>("query-encoder").value })));
     $("perf-save").addEventListener("click", guard(() => this.client.updateSettings({ threads: Number($<HTMLInputElement>("threads").value) || 0, workers: Number($<HTMLInputElement>("workers").value) || 0 })));
+  }
+
+  /** The models this library can search with, each with what it costs and what it holds. */
+  private renderModels(settings: Settings): void {
+    const act = (work: () => Promise<unknown>) => () => {
+      $("settings-error").textContent = "";
+      work().then(() => this.refreshSettings(), (e: Error) => ($("settings-error").textContent = e.message));
+    };
+    $("settings-models").replaceChildren(
+      ...settings.models.map((m) => {
+        const d = this.status?.download;
+        const switchState = d?.phase === "failed" ? `Switching to it: the download failed: ${d.error ?? "unknown error"}` : "Switching to it: embedding your photos in the background";
+        const state = m.searching ? "In use" : m.switching_to ? switchState : `${formatCount(m.vectors)} photos embedded`;
+        const buttons: HTMLElement[] = [];
+        const switching = settings.models.some((o) => o.switching_to);
+        if (m.searching && switching) {
+          buttons.push(el("button", { className: "small", textContent: "Stay with this model", ariaLabel: `Stay with ${m.name}`, onclick: act(() => this.client.updateSettings({ model: m.id })) }));
+        }
+        if (!m.searching && !m.switching_to && m.builtin) {
+          buttons.push(el("button", { className: "small", textContent: "Use", ariaLabel: `Use ${m.name}`, onclick: act(() => this.client.updateSettings({ model: m.id })) }));
+        }
+        if (!m.searching && !m.switching_to && m.vectors > 0) {
+          buttons.push(el("button", { className: "small", textContent: "Remove its vectors", ariaLabel: `Remove the vectors of ${m.name}`, onclick: act(() => this.client.removeModelVectors(m.id)) }));
+        }
+        return el(
+          "li",
+          { className: m.searching ? "model current" : "model" },
+          el("div", {}, el("strong", { textContent: m.name }), el("span", { className: "muted", textContent: ` · ${state}` }), el("p", { className: "muted", textContent: `${m.description}${m.license ? ` · Licence: ${m.license}` : ""}` })),
+          ...buttons,
+        );
+      }),
+    );
+    const queries = $<HTMLSelectElement>("query-encoder");
+    queries.replaceChildren(el("option", { value: "", textContent: "The model's own (English)" }), ...settings.query_encoders.map((q) => el("option", { value: q.id, textContent: q.name, title: q.description })));
+    queries.value = settings.query_encoder ?? "";
+    $("query-encoder-row").hidden = settings.query_encoders.length === 0;
+    const chosen = settings.query_encoders.find((q) => q.id === settings.query_encoder);
+    $("query-encoder-about").textContent = chosen ? `${chosen.description}${chosen.license ? ` Licence: ${chosen.license}.` : ""}` : "";
   }
 
   private async openSettings(focus?: string): Promise<void> {
@@ -628,6 +681,7 @@ class App {
       $("settings-model").textContent = m ? `${m.name} (${m.precision}) in ${m.dir}${m.problem ? ` — ${m.problem}` : ""}` : "";
       $("settings-model-about").textContent = m ? `${m.description}${m.license ? ` Licence: ${m.license}.` : ""}` : "";
       $<HTMLInputElement>("model-dir").value = settings.model_dir ?? "";
+      this.renderModels(settings);
       $("settings-provider").textContent = `Runs on: ${settings.provider ?? "unknown (ONNX Runtime not loaded)"}`;
       $<HTMLInputElement>("threads").value = String(settings.threads);
       $<HTMLInputElement>("workers").value = String(settings.workers);

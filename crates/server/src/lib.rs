@@ -95,6 +95,7 @@ pub fn router(service: Service, options: &ServeOptions) -> Router {
         .route("/indexing/resume", post(resume))
         .route("/settings", get(settings).post(update_settings))
         .route("/model/fetch", post(fetch_model))
+        .route("/models/remove-vectors", post(remove_model_vectors))
         .route("/model/cancel", post(cancel_fetch))
         .fallback(|| async { ApiFailure(ApiError::not_found("no such API call")) })
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
@@ -314,6 +315,18 @@ async fn remove_folder(
     Json(body): Json<FolderBody>,
 ) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
     Ok(Json(blocking(&s, move |svc| svc.remove_folder(&body.path)).await?))
+}
+
+#[derive(Deserialize)]
+struct ModelBody {
+    id: String,
+}
+
+async fn remove_model_vectors(
+    State(s): State<AppState>,
+    Json(body): Json<ModelBody>,
+) -> ApiResult<photo_search_service::api::Settings> {
+    Ok(Json(blocking(&s, move |svc| svc.remove_model_vectors(&body.id)).await?))
 }
 
 async fn rescan(State(s): State<AppState>) -> ApiResult<()> {

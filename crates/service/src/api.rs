@@ -204,6 +204,9 @@ pub struct AppStatus {
     /// The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
     pub provider: Option<String>,
     pub runtime_problem: Option<String>,
+    /// The model the library is switching to (its name), while the photos are embedded with
+    /// it; searches use `model` until it covers them.
+    pub switching_to: Option<String>,
     pub indexing: IndexingState,
     pub download: DownloadState,
     /// Increases whenever the set of indexed photos changes, so results can be refreshed.
@@ -219,6 +222,12 @@ pub struct Failure {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Settings {
+    /// The models this library can use: the built-in ones and any other it uses.
+    pub models: Vec<ModelOption>,
+    /// Other text encoders of the model searches use (queries in other languages).
+    pub query_encoders: Vec<QueryEncoderOption>,
+    /// The one queries go through; `None`: the model's own text tower.
+    pub query_encoder: Option<String>,
     /// Exclude patterns saved in the library (names with `*` and `?`).
     pub excludes: Vec<String>,
     /// Always excluded, besides hidden names.
@@ -233,11 +242,45 @@ pub struct Settings {
     pub provider: Option<String>,
 }
 
+/// A model the library can search with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct ModelOption {
+    pub id: String,
+    pub name: String,
+    /// One line a person chooses by.
+    pub description: String,
+    pub license: Option<String>,
+    /// Photos with a vector of this model in the library (switching to a model that covers the
+    /// library is instant; removing its vectors frees the space).
+    #[ts(type = "number")]
+    pub vectors: u64,
+    /// Searches use it.
+    pub searching: bool,
+    /// The library is switching to it (embedding the photos in the background).
+    pub switching_to: bool,
+    /// Built into the app (downloadable), not a model folder.
+    pub builtin: bool,
+}
+
+/// Another text encoder of a model, for queries (in other languages, say).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct QueryEncoderOption {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub license: Option<String>,
+}
+
 /// Changes to the settings; fields left out stay as they are. Model, threads and workers apply
 /// by reopening the library (the background job restarts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SettingsUpdate {
     pub excludes: Option<Vec<String>>,
+    /// A built-in model's id: searches move to it at once when its vectors cover the library,
+    /// else after it has embedded the photos in the background.
+    pub model: Option<String>,
+    /// A query encoder of the model searches use; `""` goes back to the model's own.
+    pub query_encoder: Option<String>,
     /// `""` goes back to the downloaded model.
     pub model_dir: Option<String>,
     pub threads: Option<u32>,
@@ -321,6 +364,8 @@ pub fn typescript_bindings() -> String {
         FolderInfo::decl(&cfg),
         Counts::decl(&cfg),
         ModelInfo::decl(&cfg),
+        ModelOption::decl(&cfg),
+        QueryEncoderOption::decl(&cfg),
         IndexPhase::decl(&cfg),
         IndexingState::decl(&cfg),
         DownloadPhase::decl(&cfg),

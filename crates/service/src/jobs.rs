@@ -128,6 +128,7 @@ impl Service {
     }
 
     pub(crate) fn on_progress(&self, progress: Progress) {
+        let finished = matches!(progress, Progress::Finished { .. });
         let mut state = lock(&self.shared.indexing);
         match progress {
             Progress::Scanning { folder } => {
@@ -153,6 +154,11 @@ impl Service {
                 state.eta_s = None;
                 if summary.removed + summary.moved + summary.duplicates > 0 {
                     self.shared.revision.fetch_add(1, Ordering::Relaxed);
+                }
+                if finished {
+                    drop(state);
+                    self.finish_switch();
+                    return self.changed();
                 }
             }
             Progress::FolderUnavailable { folder, reason } | Progress::Polling { folder, reason } => {

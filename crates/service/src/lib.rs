@@ -62,6 +62,9 @@ struct Job {
 struct Shared {
     base: EngineOptions,
     engine: RwLock<Option<Arc<Engine>>>,
+    /// While the library switches models: a reader on the model searches still use, beside the
+    /// writer that embeds the photos with the next one.
+    searcher: RwLock<Option<Arc<Engine>>>,
     job: Mutex<Option<Job>>,
     indexing: Mutex<IndexingState>,
     download: Mutex<DownloadState>,
@@ -96,6 +99,7 @@ impl Service {
         let shared = Arc::new(Shared {
             base: options.engine,
             engine: RwLock::new(Some(Arc::new(engine))),
+            searcher: RwLock::new(None),
             job: Mutex::new(None),
             indexing: Mutex::new(IndexingState::default()),
             download: Mutex::new(DownloadState::default()),
@@ -109,6 +113,7 @@ impl Service {
             closed: AtomicBool::new(false),
         });
         let service = Service { shared };
+        service.open_searcher()?;
         service.spawn_notifier();
         if options.background {
             service.start_background();
@@ -125,13 +130,70 @@ impl Service {
             .ok_or_else(|| ApiError::new(ErrorKind::Internal, "the library is being reopened; try again"))
     }
 
+    /// The engine searches use: the writer's, or while switching models the reader on the
+    /// model being replaced.
+    fn search_engine(&self) -> Result<Arc<Engine>, ApiError> {
+        let engine = self.engine()?;
+        Ok(self.searcher_beside(&engine))
+    }
+
+    /// The engine searches use, for a caller that holds the writer's `engine` already (taking the
+    /// engine lock again could wait on a reopen, which waits for that very engine).
+    fn searcher_beside(&self, engine: &Arc<Engine>) -> Arc<Engine> {
+        let searcher = self.shared.searcher.read().unwrap_or_else(|p| p.into_inner()).clone();
+        searcher.unwrap_or_else(|| engine.clone())
+    }
+
+    /// Opens the reader on the current model when the writer builds the next one (a switch in
+    /// progress), else drops it.
+    pub(crate) fn open_searcher(&self) -> Result<(), ApiError> {
+        let engine = self.engine()?;
+        let building_next = engine.switching_to().is_some_and(|(id, _)| id == engine.model().manifest.id);
+        let searcher = if building_next {
+            let mut options = self.shared.base.clone();
+            AppSettings::load(&options.library).apply(&mut options);
+            options.model = photo_search_core::models::ModelChoice::Library;
+            options.access = Access::Read;
+            Some(Arc::new(Engine::open(options)?))
+        } else {
+            None
+        };
+        *self.shared.searcher.write().unwrap_or_else(|p| p.into_inner()) = searcher;
+        Ok(())
+    }
+
+    /// Ends a switch of models once the next one covers the library: searches move to it.
+    pub(crate) fn finish_switch(&self) {
+        if self.shared.searcher.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
+        let Ok(engine) = self.engine() else { return };
+        match engine.finish_switch() {
+            Ok(true) => {
+                *self.shared.searcher.write().unwrap_or_else(|p| p.into_inner()) = None;
+                lock(&self.shared.uploads).clear();
+                lock(&self.shared.rankings).clear();
+                self.shared.revision.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!("cannot finish the switch of models: {err}"),
+        }
+    }
+
     // ---- status ----
 
     pub fn status(&self) -> Result<AppStatus, ApiError> {
         let engine = self.engine()?;
         let s = engine.status()?;
         let folders = folder_infos(&engine)?;
-        let manifest = &engine.model().manifest;
+        // The model described is the one searches use; while switching, the writer builds another.
+        let searcher = self.searcher_beside(&engine);
+        let (model, switching_to) = if Arc::ptr_eq(&searcher, &engine) {
+            (s.model, None)
+        } else {
+            (searcher.status()?.model, Some(engine.model().manifest.name.clone()))
+        };
+        let manifest = &searcher.model().manifest;
         let builtin = photo_search_core::models::BUILTIN.iter().any(|(id, _)| *id == manifest.id);
         let download_bytes: Option<u64> = manifest
             .files_for(manifest.default_cpu)
@@ -148,16 +210,17 @@ impl Service {
             },
             folders,
             model: ModelInfo {
-                id: s.model.id,
-                name: s.model.name,
+                id: model.id,
+                name: model.name,
                 description: manifest.description.clone(),
                 license: manifest.license.clone(),
-                precision: s.model.precision,
-                dir: s.model.dir.display().to_string(),
-                problem: s.model.problem,
+                precision: model.precision,
+                dir: model.dir.display().to_string(),
+                problem: model.problem,
                 downloadable: builtin && !manifest.test_only,
                 download_mb: download_bytes.map(|b| (b / 1_000_000) as u32),
             },
+            switching_to,
             provider: s.provider,
             runtime_problem: s.runtime_problem,
             indexing: lock(&self.shared.indexing).clone(),

@@ -27,7 +27,7 @@ impl Service {
     /// ranking, searching deeper only when the page needs it.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ApiError> {
         let started = Instant::now();
-        let engine = self.engine()?;
+        let engine = self.search_engine()?;
         let query = self.query_of(request)?;
         let offset = request.offset as usize;
         let limit = request.limit.clamp(1, MAX_PAGE) as usize;
@@ -114,7 +114,7 @@ impl Service {
         }
         let token = blake3::hash(bytes).to_hex()[..24].to_string();
         if lock(&self.shared.uploads).get(&token).is_none() {
-            let vector = self.engine()?.embed_image_bytes(bytes)?;
+            let vector = self.search_engine()?.embed_image_bytes(bytes)?;
             lock(&self.shared.uploads).put(token.clone(), vector);
         }
         let label = if label.trim().is_empty() { "image".to_string() } else { label.trim().to_string() };

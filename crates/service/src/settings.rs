@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use photo_search_core::library::{self, Access};
-use photo_search_core::models::ModelChoice;
+use photo_search_core::models::{self, ModelChoice};
 use photo_search_core::scan::Excludes;
 use photo_search_core::{Engine, EngineOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ErrorKind, Settings, SettingsUpdate};
+use crate::api::{ApiError, ErrorKind, ModelOption, QueryEncoderOption, Settings, SettingsUpdate};
 use crate::{Service, lock};
 
 /// Settings of the app kept beside the catalog (`app-settings.json` in the library): they choose
@@ -72,7 +72,44 @@ impl Service {
             Some(ModelChoice::Dir(dir)) => Some(dir.display().to_string()),
             _ => None,
         };
+        let searched = self.searcher_beside(&engine);
+        let manifest = &searched.model().manifest;
+        let vectors: std::collections::BTreeMap<String, u64> = engine.vector_models()?.into_iter().collect();
+        let switching_to = engine.switching_to().map(|(id, _)| id);
+        let mut models: Vec<ModelOption> = models::BUILTIN
+            .iter()
+            .filter_map(|(id, _)| models::Manifest::builtin(id).ok())
+            .chain((!models::BUILTIN.iter().any(|(id, _)| *id == manifest.id)).then(|| manifest.clone()))
+            .chain(switching_to.as_ref().filter(|id| !models::BUILTIN.iter().any(|(b, _)| b == id)).and_then(|_| {
+                let next = library::next_model(engine.library().root())?;
+                models::ModelLocation::find(&next, &engine.library().models_dir()).ok().map(|l| l.manifest)
+            }))
+            .map(|m| ModelOption {
+                vectors: vectors.get(&m.id).copied().unwrap_or(0),
+                searching: m.id == manifest.id,
+                switching_to: switching_to.as_deref() == Some(m.id.as_str()),
+                builtin: models::BUILTIN.iter().any(|(id, _)| *id == m.id),
+                id: m.id,
+                name: m.name,
+                description: m.description,
+                license: m.license,
+            })
+            .collect();
+        models.dedup_by(|a, b| a.id == b.id);
+        let query_encoders = manifest
+            .query_encoders
+            .iter()
+            .map(|(id, q)| QueryEncoderOption {
+                id: id.clone(),
+                name: q.name.clone(),
+                description: q.description.clone(),
+                license: q.license.clone(),
+            })
+            .collect();
         Ok(Settings {
+            models,
+            query_encoders,
+            query_encoder: searched.query_encoder(),
             excludes: engine.saved_excludes()?,
             builtin_excludes: Excludes::default().patterns().to_vec(),
             library: engine.library().root().display().to_string(),
@@ -88,11 +125,35 @@ impl Service {
         if let Some(excludes) = &update.excludes {
             engine.set_excludes(excludes)?;
         }
+        if let Some(query_encoder) = &update.query_encoder {
+            let chosen = Some(query_encoder.trim()).filter(|q| !q.is_empty());
+            // The choice belongs to the model searches use (the writer's, unless switching).
+            let searched = self.searcher_beside(&engine);
+            if Arc::ptr_eq(&searched, &engine) {
+                engine.set_query_encoder(chosen)?;
+            } else {
+                return Err(ApiError::bad_request("the query language can be chosen once the switch of models ends"));
+            }
+            lock(&self.shared.rankings).clear();
+            self.shared.revision.fetch_add(1, Ordering::Relaxed);
+            self.changed();
+        }
         let library = engine.library().root().to_path_buf();
         drop(engine);
         let mut saved = AppSettings::load(&library);
         let before = saved.clone();
         let mut model_chosen = false;
+        if let Some(id) = &update.model {
+            // The model searches use may be a folder: choosing it again (ending a switch) keeps
+            // the recorded choice.
+            let searched = self.search_engine()?.model().manifest.id.clone();
+            let choice = match library::active_model(&library) {
+                Some(current) if searched == id.trim() => current,
+                _ => ModelChoice::Id(id.trim().to_string()),
+            };
+            self.engine()?.choose_model(&choice)?;
+            model_chosen = true;
+        }
         if let Some(dir) = &update.model_dir {
             let choice = if dir.trim().is_empty() {
                 ModelChoice::Id(photo_search_core::models::DEFAULT_MODEL.into())
@@ -102,10 +163,8 @@ impl Service {
                     .map_err(|e| ApiError::bad_request(format!("{}: {e}", dir.display())))?;
                 ModelChoice::Dir(dir)
             };
-            if library::active_model(&library).as_ref() != Some(&choice) {
-                library::set_active_model(&library, &choice).map_err(|e| {
-                    ApiError::new(ErrorKind::Internal, format!("cannot record the library's model: {e}"))
-                })?;
+            if library::active_model(&library).as_ref() != Some(&choice) || library::next_model(&library).is_some() {
+                self.engine()?.choose_model(&choice)?;
                 model_chosen = true;
             }
         }
@@ -118,9 +177,27 @@ impl Service {
         if saved != before || model_chosen {
             saved.save(&library)?;
             self.reopen(model_chosen)?;
+            // A built-in model chosen in the app is downloaded right away (with progress in the
+            // status): the switch waits for it, searches meanwhile use the current model.
+            let engine = self.engine()?;
+            let builtin = models::BUILTIN.iter().any(|(id, _)| *id == engine.model().manifest.id);
+            let missing = matches!(
+                engine.verify_model(),
+                Err(photo_search_core::Error::Model(models::ModelError::Missing { .. }))
+            );
+            if update.model.is_some() && builtin && missing {
+                self.fetch_model()?;
+            }
         } else if update.excludes.is_some() {
             self.start_background();
         }
+        self.settings()
+    }
+
+    /// Frees the space of another model's vectors (not the one searches use, nor the one being
+    /// switched to).
+    pub fn remove_model_vectors(&self, model_id: &str) -> Result<Settings, ApiError> {
+        self.engine()?.remove_model_vectors(model_id)?;
         self.settings()
     }
 
@@ -157,6 +234,7 @@ impl Service {
             }
             *slot = Some(Arc::new(Engine::open(options)?));
         }
+        self.open_searcher()?;
         lock(&self.shared.uploads).clear();
         // Later pages must not continue a ranking the previous engine (perhaps another model) made.
         lock(&self.shared.rankings).clear();
