@@ -38,16 +38,20 @@ fn wait_for(service: &Service, what: &str, done: impl Fn(&AppStatus) -> bool) ->
     }
 }
 
+/// The first page of results for one text.
+fn text_query(text: &str, limit: u32) -> SearchRequest {
+    SearchRequest {
+        terms: vec![QueryTerm::Text { text: text.into(), weight: 1.0 }],
+        filters: Default::default(),
+        limit,
+        offset: 0,
+    }
+}
+
 /// Where the wide photo (red ends, blue middle) ranks for "red": third under a model that
 /// squashes (test-squash), with the blue ones under one that center-crops (test-color).
 fn wide_rank(service: &Service) -> usize {
-    let request = SearchRequest {
-        terms: vec![QueryTerm::Text { text: "red".into(), weight: 1.0 }],
-        filters: Default::default(),
-        limit: 20,
-        offset: 0,
-    };
-    let hits = service.search(&request).unwrap().hits;
+    let hits = service.search(&text_query("red", 20)).unwrap().hits;
     hits.iter().position(|h| h.path.ends_with("wide.jpg")).unwrap()
 }
 
@@ -153,13 +157,7 @@ fn switching_models_keeps_search_answering_from_the_old_one_until_the_new_one_co
     let settings = service.update_settings(&update).unwrap();
     assert_eq!(settings.query_encoder.as_deref(), Some("multilingual"));
     assert_eq!(settings.query_encoders.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(), ["multilingual"]);
-    let request = SearchRequest {
-        terms: vec![QueryTerm::Text { text: "rote".into(), weight: 1.0 }],
-        filters: Default::default(),
-        limit: 2,
-        offset: 0,
-    };
-    let hits = service.search(&request).unwrap().hits;
+    let hits = service.search(&text_query("rote", 2)).unwrap().hits;
     assert!(hits.iter().all(|h| h.path.ends_with("0.jpg") || h.path.ends_with("3.jpg")), "{hits:?}");
     service.close();
 }
