@@ -20,7 +20,12 @@ Also writes OUT-siglip/ (default .cache/bench-model-siglip/): SigLIP B/16's arch
 16x16 patches, attention-pooling head; a 64-token text tower) with random weights, fp32 and uint8
 as transformers.js ships them, for the per-model speed table. `--siglip-only` writes just that.
 
-Run: python scripts/bench/make_bench_model.py [OUT] [--siglip-only]   (needs numpy, onnx, onnxruntime)
+Also adds to OUT a `multilingual` query encoder: sentence-transformers clip-ViT-B-32-multilingual-v1's
+architecture (DistilBERT: 119,547-token vocabulary, 6 post-norm layers of width 768, token
+states out; then a 768 -> 512 dense layer) with random weights, QInt8 as its ONNX export ships,
+for its query latency. `--multilingual-only` writes just that into an existing OUT.
+
+Run: python scripts/bench/make_bench_model.py [OUT] [--siglip-only | --multilingual-only]   (needs numpy, onnx, onnxruntime)
 """
 import hashlib
 import pathlib
@@ -200,6 +205,66 @@ def siglip_text(path):
            "pooler_output", width, path)
 
 
+def distilbert(path):
+    """clip-ViT-B-32-multilingual-v1's text tower: DistilBERT (multilingual cased vocabulary,
+    512 positions, 6 layers of width 768 with 12 heads, post-norm, GELU), token states out."""
+    g = Graph()
+    width, heads = 768, 12
+    ids, mask = "input_ids", "attention_mask"
+    x = g.op("Gather", [g.weight((119547, width)), ids], axis=0)
+    positions = g.op("Slice", [g.weight((512, width), std=0.01), g.const(np.array([0], np.int64)),
+                               g.op("Gather", [g.op("Shape", [ids]), g.const(np.array([1], np.int64))])])
+    x = g.layer_norm(g.op("Add", [x, positions]), width)
+    # Padding gets -10000 before the softmax: [batch, 1, 1, tokens].
+    keep = g.op("Cast", [g.op("Unsqueeze", [mask, g.const(np.array([1, 2], np.int64))])], to=TensorProto.FLOAT)
+    additive = g.op("Mul", [g.op("Sub", [g.const(np.array(1.0, np.float32)), keep]), g.const(np.array(-10000.0, np.float32))])
+    for _ in range(6):
+        x = g.layer_norm(g.op("Add", [x, g.attention(x, x, width, heads, additive)]), width)
+        x = g.layer_norm(g.op("Add", [x, g.mlp(x, width, "gelu_tanh")]), width)
+    g.op("Identity", [x])
+    g.nodes[-1].output[0] = "last_hidden_state"
+    graph = helper.make_graph(
+        g.nodes, path.stem,
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch_size", "sequence_length"]) for n in (ids, mask)],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", width])],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=OPSET, producer_name="photo-search bench model")
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def multilingual_query_encoder(out):
+    """OUT/multilingual/: the query encoder's files, and its section appended to OUT's manifest."""
+    import json
+    import struct
+    qdir = out / "multilingual"
+    (qdir / "onnx").mkdir(parents=True, exist_ok=True)
+    (qdir / "2_Dense").mkdir(parents=True, exist_ok=True)
+    global RNG
+    RNG = np.random.default_rng(50)
+    fp32 = qdir / "onnx/model.onnx"
+    distilbert(fp32)
+    quantize_dynamic(fp32, qdir / "onnx/model_qint8.onnx", weight_type=QuantType.QInt8)
+    fp32.unlink()
+    weight = (RNG.standard_normal((512, 768)) * 768 ** -0.5).astype("<f4")
+    header = json.dumps({"linear.weight": {"dtype": "F32", "shape": [512, 768], "data_offsets": [0, weight.nbytes]}},
+                        separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    (qdir / "2_Dense/model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + weight.tobytes())
+    # Costs do not depend on which ids a query has: test-color's WordPiece tokenizer stands in.
+    shutil.copyfile(ROOT / "models/test-color/multilingual/tokenizer.json", qdir / "tokenizer.json")
+    manifest = (out / "manifest.toml").read_text()
+    manifest = manifest[: manifest.index("\n[query_encoders")] + "\n" if "[query_encoders" in manifest else manifest
+    manifest += ('\n[query_encoders.multilingual]\nname = "Bench multilingual query encoder (random weights)"\n'
+                 'graph = "multilingual/onnx/model_qint8.onnx"\n\n[query_encoders.multilingual.text]\n'
+                 'tokenizer = "multilingual/tokenizer.json"\ncontext_length = 128\npad_id = 0\npadding = "longest"\n'
+                 'pooling = "mean"\nprojection = "multilingual/2_Dense/model.safetensors"\n')
+    for rel in ("multilingual/tokenizer.json", "multilingual/onnx/model_qint8.onnx", "multilingual/2_Dense/model.safetensors"):
+        manifest += "\n" + pinned(out / rel, rel).replace("[[variants.{}.files]]", "[[query_encoders.multilingual.files]]")
+    (out / "manifest.toml").write_text(manifest)
+    print(f"multilingual bench query encoder written to {qdir}")
+
+
 def siglip_model(out):
     """SigLIP B/16's exact architecture with random weights, in the transformers.js export's
     interface and files: fp32 and uint8 ("quantized"), which the app rewrites to signed int8."""
@@ -288,6 +353,9 @@ def main():
     if "--siglip-only" in sys.argv:
         siglip_model(ROOT / ".cache/bench-model-siglip")
         return
+    if "--multilingual-only" in sys.argv:
+        multilingual_query_encoder(ROOT / ".cache/bench-model")
+        return
     onnx_dir = out / "onnx"
     onnx_dir.mkdir(parents=True, exist_ok=True)
     vision(onnx_dir / "vision_model.onnx")
@@ -303,6 +371,7 @@ def main():
                    "Costs what CLIP ViT-B/32 costs; finds nothing meaningful", (("int8", "_int8"), ("fp32", "")),
                    default_gpu="int8")
     print(f"bench model written to {out}")
+    multilingual_query_encoder(out)
     library_model(out.with_name(out.name + "-library"), out)
     siglip_model(out.with_name(out.name + "-siglip"))
 

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use photo_search_core::api::Progress;
 use photo_search_core::decode::{self, DecodeTarget};
-use photo_search_core::encoder::ImageEncoder;
+use photo_search_core::encoder::{ImageEncoder, TextEncoder};
 use photo_search_core::library::Access;
 use photo_search_core::prepare::THUMBNAIL_SIDE;
 use photo_search_core::{Engine, EngineOptions};
@@ -222,16 +222,33 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
     );
     // A query's text encoding, as a search runs it (one text, the session's own threads).
     let queries = ["kids on a beach at sunset", "a red car in the snow", "grandma's birthday cake", "dog"];
-    encoders.text.embed(&[queries[0]])?;
+    print_text_latency(&encoders.text, "text query", &queries)?;
+    // The model's query encoders (e.g. multilingual), over the same photo vectors.
+    let queries =
+        ["Kinder am Strand bei Sonnenuntergang", "une voiture rouge dans la neige", "el pastel de la abuela", "dog"];
+    for (id, spec) in &engine.model().manifest.query_encoders {
+        let runtime = photo_search_core::runtime::load(&engine.library().runtime_dir())?;
+        let cache = engine.library().cache_dir();
+        match TextEncoder::open(&runtime, engine.model(), &spec.text, &spec.graph, &spec.files, &cache, 0) {
+            Ok(encoder) => print_text_latency(&encoder, &format!("{id} query encoder"), &queries)?,
+            Err(err) => println!("  {id} query encoder: not measured ({err})"),
+        }
+    }
+    Ok(())
+}
+
+/// p50 and p95 of embedding one query at a time, as a search does.
+fn print_text_latency(encoder: &TextEncoder, label: &str, queries: &[&str]) -> Result<()> {
+    encoder.embed(&[queries[0]])?;
     let mut ms: Vec<f64> = (0..40)
         .map(|i| {
             let started = Instant::now();
-            encoders.text.embed(&[queries[i % queries.len()]]).map(|_| started.elapsed().as_secs_f64() * 1000.0)
+            encoder.embed(&[queries[i % queries.len()]]).map(|_| started.elapsed().as_secs_f64() * 1000.0)
         })
         .collect::<Result<_, _>>()?;
     ms.sort_by(f64::total_cmp);
     println!(
-        "  text query ({} queries of 1-6 words): p50 {:.1} ms, p95 {:.1} ms",
+        "  {label} ({} queries of 1-6 words): p50 {:.1} ms, p95 {:.1} ms",
         ms.len(),
         ms[ms.len() / 2],
         ms[ms.len() * 95 / 100]
