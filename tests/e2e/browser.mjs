@@ -206,9 +206,48 @@ test("scrolling loads the next pages of results, each photo once", async () => {
   await scrolling.close();
 });
 
+// A library where most photos are not about the query (as in real ones): 4 red, 4 blue, 32 grey.
+const mostlyGrey = path.join(work, "mostly-grey");
+for (let i = 0; i < 4; i++) {
+  writePng(path.join(mostlyGrey, `red${i}.png`), COLOURS.red, 2000 + i);
+  writePng(path.join(mostlyGrey, `blue${i}.png`), COLOURS.blue, 2100 + i);
+}
+for (let i = 0; i < 32; i++) {
+  const level = 40 + i * 6;
+  writePng(path.join(mostlyGrey, `grey${String(i).padStart(2, "0")}.png`), [level + (i % 5), level, level + 4 - (i % 5)], 2200 + i);
+}
+const greyLibrary = ["--library", path.join(work, "grey-library"), "--model", "models/test-color"];
+await photoSearch([...greyLibrary, "index", mostlyGrey]);
+const greyServer = await serve(greyLibrary);
+
+test("strong matches come first and weaker ones wait behind 'show more'", async () => {
+  const relevance = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  await relevance.goto(greyServer.url);
+  await relevance.type("#search", "red");
+  const bar = await eventually("the relevance bar", async () => {
+    const t = await relevance.textContent("#relevance");
+    return t.includes("4 strong matches") ? t : null;
+  });
+  assert(bar.includes("Show more"), bar);
+  const shown = () => relevance.$$eval("#grid-inner .cell", (cells) => cells.map((c) => c.title.split("/").pop()));
+  const strong = await shown();
+  assert(strong.length === 4 && strong.every((n) => n.startsWith("red")), `only the red photos: ${strong}`);
+  await relevance.screenshot({ path: path.join(outDir, "browser-strong-matches.png") });
+  await relevance.click("#relevance-toggle");
+  // The grid renders the cells in view only: more than the four, the next ones grey.
+  const all = await eventually("the weaker matches", async () => ((await shown()).length > 4 ? shown() : null));
+  assert(all.slice(0, 4).every((n) => n.startsWith("red")) && all.slice(4).every((n) => !n.startsWith("red")), `${all}`);
+  assert((await relevance.textContent("#relevance")).includes("weaker ones follow"), "the bar says where strong matches end");
+  await relevance.fill("#search", "dog");
+  await eventually("no close matches", async () => (await relevance.textContent("#relevance")).includes("No close matches"));
+  await relevance.screenshot({ path: path.join(outDir, "browser-no-close-matches.png") });
+  await relevance.close();
+});
+
 await run(async () => {
   await browser.close();
   server.child.kill("SIGINT");
   manyServer.child.kill("SIGINT");
+  greyServer.child.kill("SIGINT");
   fs.rmSync(work, { recursive: true, force: true });
 });

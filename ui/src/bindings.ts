@@ -50,7 +50,18 @@ offset: number,
 /**
  * More results follow this page.
  */
-more: boolean, took_ms: number, };
+more: boolean, 
+/**
+ * The strong matches are the first `strong` of the whole ranking (a per-query cut judged
+ * against the query's scores over the library); `None` while every result so far is one.
+ * Results after it are weaker: the app shows them on request ("show more").
+ */
+strong: number | null, 
+/**
+ * Even the best result does not stand out of the library: "no close matches; closest
+ * results".
+ */
+weak: boolean, took_ms: number, };
 
 export type UploadedImage = { token: string, 
 /**

@@ -64,6 +64,11 @@ class App {
   private hits: Hit[] = [];
   /** More results follow the loaded ones; a page is being fetched. */
   private more = false;
+  /** The first `strong` hits are strong matches (null: all so far are); `weak`: none stands out. */
+  private strong: number | null = null;
+  private weak = false;
+  private showWeaker = false;
+  private tookMs = 0;
   private loadingMore = false;
   private status: AppStatus | null = null;
   private seq = 0;
@@ -156,6 +161,28 @@ class App {
     };
   }
 
+  /** The hits the grid shows: the strong matches only, unless there are none or more were asked for. */
+  private visible(): Hit[] {
+    return this.strong !== null && !this.showWeaker ? this.hits.slice(0, this.strong) : this.hits;
+  }
+
+  /** Where the strong matches end, or that there are no close matches, above the grid. */
+  private renderRelevance(): void {
+    const bar = $("relevance");
+    const parts: Node[] = [];
+    const toggle = (label: string, showWeaker: boolean) =>
+      el("button", { className: "small", id: "relevance-toggle", textContent: label, onclick: () => { this.showWeaker = showWeaker; this.showResults(true); this.showCount(); } });
+    if (this.hits.length && this.weak) {
+      parts.push(el("span", { textContent: "No close matches; these are the closest results." }));
+    } else if (this.strong !== null && !this.showWeaker) {
+      parts.push(el("span", { textContent: `${formatCount(this.strong)} strong match${this.strong === 1 ? "" : "es"}.` }), toggle("Show more (weaker matches)", true));
+    } else if (this.strong !== null) {
+      parts.push(el("span", { textContent: `The first ${formatCount(this.strong)} are strong matches; weaker ones follow.` }), toggle("Strong matches only", false));
+    }
+    bar.hidden = parts.length === 0;
+    bar.replaceChildren(...parts);
+  }
+
   private async runSearch(keepScroll = false): Promise<void> {
     clearTimeout(this.timer);
     const terms = toTerms(this.chips, this.search.value);
@@ -163,6 +190,7 @@ class App {
     if (!canSearch(terms)) {
       this.hits = [];
       this.more = false;
+      [this.strong, this.weak] = [null, false];
       this.showResults(false);
       $("result-count").textContent = terms.length ? "Add a term to search for, not only ones to avoid" : "";
       return;
@@ -172,12 +200,14 @@ class App {
       if (seq !== this.seq) return;
       this.hits = response.hits;
       this.more = response.more;
+      [this.strong, this.weak, this.showWeaker] = [response.strong, response.weak, keepScroll && this.showWeaker];
       this.showCount(response.took_ms);
       this.showResults(keepScroll);
     } catch (error) {
       if (seq !== this.seq) return;
       this.hits = [];
       this.more = false;
+      [this.strong, this.weak] = [null, false];
       this.showResults(false);
       $("result-count").textContent = "";
       this.renderEmpty(error instanceof ClientError ? error : new ClientError("internal", String(error)));
@@ -186,7 +216,8 @@ class App {
 
   /** Fetches the next page of the current query and adds it to the grid. */
   private async loadMore(): Promise<void> {
-    if (!this.more || this.loadingMore) return;
+    // Past the strong matches only when asked to.
+    if (!this.more || this.loadingMore || (this.strong !== null && !this.showWeaker)) return;
     const terms = toTerms(this.chips, this.search.value);
     if (!canSearch(terms)) return;
     const seq = this.seq;
@@ -196,8 +227,11 @@ class App {
       if (seq !== this.seq || response.offset !== this.hits.length) return;
       this.hits = this.hits.concat(response.hits);
       this.more = response.more && response.hits.length > 0;
+      const cutFound = this.strong === null && response.strong !== null;
+      [this.strong, this.weak] = [response.strong, response.weak];
       this.showCount(response.took_ms);
-      if ($<HTMLSelectElement>("sort").value === "relevance") this.grid.append(response.hits);
+      if (cutFound && !this.showWeaker) this.showResults(true);
+      else if ($<HTMLSelectElement>("sort").value === "relevance") this.grid.append(response.hits);
       else this.grid.set(this.sorted(), true);
     } catch {
       this.more = false;
@@ -206,19 +240,22 @@ class App {
     }
   }
 
-  private showCount(tookMs: number): void {
-    const count = `${formatCount(this.hits.length)}${this.more ? "+" : ""} photos`;
+  private showCount(tookMs = this.tookMs): void {
+    this.tookMs = tookMs;
+    const all = `${formatCount(this.hits.length)}${this.more ? "+" : ""} photos`;
+    const count = this.strong !== null && !this.showWeaker ? `${formatCount(this.strong)} of ${all}` : all;
     $("result-count").textContent = `${count} · ${Math.round(tookMs)} ms`;
   }
 
   private sorted(): Hit[] {
     const sort = $<HTMLSelectElement>("sort").value;
-    if (sort === "relevance") return this.hits;
+    if (sort === "relevance") return this.visible();
     const sign = sort === "newest" ? -1 : 1;
-    return [...this.hits].sort((a, b) => sign * ((a.taken_at ?? 0) - (b.taken_at ?? 0)));
+    return [...this.visible()].sort((a, b) => sign * ((a.taken_at ?? 0) - (b.taken_at ?? 0)));
   }
 
   private showResults(keepScroll: boolean): void {
+    this.renderRelevance();
     this.grid.set(this.sorted(), keepScroll);
     this.renderEmpty();
   }

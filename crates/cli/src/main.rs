@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 
-use photo_search_core::api::{IndexSummary, Progress, SearchHit, Status};
+use photo_search_core::api::{IndexSummary, Progress, Status};
 use photo_search_core::catalog::PhotoFilter;
 use photo_search_core::index::Quantization;
 use photo_search_core::indexer::JobControl;
@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let engine = open(&cli, Access::Read, None)?;
             let terms = query::parse_terms(&query.join(" "))?;
             let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
-            print_hits(&engine.search(&query)?, output.json)
+            print_hits(&engine, &query, output.json)
         }
         Command::Similar { image_or_id, text, output, filter } => {
             let engine = open(&cli, Access::Read, None)?;
@@ -282,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 terms.extend(query::parse_terms(text)?);
             }
             let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
-            print_hits(&engine.search(&query)?, output.json)
+            print_hits(&engine, &query, output.json)
         }
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
         Command::Folders { command } => folders(&cli, command),
@@ -334,13 +334,22 @@ fn normalize_format(format: &str) -> String {
     }
 }
 
-fn print_hits(hits: &[SearchHit], json: bool) -> Result<ExitCode> {
+/// The results of `query`, best first; as text, with where the strong matches end.
+fn print_hits(engine: &Engine, query: &SearchQuery, json: bool) -> Result<ExitCode> {
+    let (ranked, relevance) = engine.search_judged(query)?;
+    let hits = engine.hits(&ranked)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(hits)?);
+        println!("{}", serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         println!("No matching photos. Index some folders first: photo-search index DIR");
     } else {
-        for hit in hits {
+        if relevance.weak {
+            println!("no close matches; the closest results:");
+        }
+        for (i, hit) in hits.iter().enumerate() {
+            if i == relevance.strong && i > 0 && !relevance.weak {
+                println!("-- weaker matches --");
+            }
             println!("{:.3}  {}", hit.score, hit.path.display());
         }
     }

@@ -208,6 +208,9 @@ impl EngineOptions {
 
 const TEXT_CACHE_ENTRIES: usize = 512;
 
+/// Vectors drawn from the library, that a query's scores are judged against.
+type Sample = Vec<Vec<f32>>;
+
 /// The catalog setting that holds the saved exclude patterns (a JSON list of strings).
 const EXCLUDES_SETTING: &str = "exclude_patterns";
 
@@ -228,6 +231,9 @@ pub struct Engine {
     index: Mutex<Option<Arc<VectorIndex>>>,
     workers: Mutex<Option<(Layout, Arc<Vec<ImageEncoder>>)>>,
     text_cache: Mutex<LruCache<String, Vec<f32>>>,
+    /// The library's vectors that relevance is judged against, with the index size they were
+    /// drawn at.
+    background: Mutex<Option<(usize, Arc<Sample>)>>,
     /// The query encoder the library chose for this model (`None`: the model's own text tower),
     /// and its encoder once loaded.
     query: Mutex<(Option<String>, Option<Arc<TextEncoder>>)>,
@@ -276,6 +282,7 @@ impl Engine {
         Ok(Engine {
             library,
             query: Mutex::new((query_encoder, None)),
+            background: Mutex::new(None),
             catalog: Mutex::new(catalog),
             reader: Mutex::new(reader),
             model,

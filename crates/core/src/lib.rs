@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod models;
 pub mod prepare;
 pub mod query;
+pub mod relevance;
 pub mod runtime;
 pub mod scan;
 pub mod signed;

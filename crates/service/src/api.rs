@@ -60,6 +60,13 @@ pub struct SearchResponse {
     pub offset: u32,
     /// More results follow this page.
     pub more: bool,
+    /// The strong matches are the first `strong` of the whole ranking (a per-query cut judged
+    /// against the query's scores over the library); `None` while every result so far is one.
+    /// Results after it are weaker: the app shows them on request ("show more").
+    pub strong: Option<u32>,
+    /// Even the best result does not stand out of the library: "no close matches; closest
+    /// results".
+    pub weak: bool,
     pub took_ms: f64,
 }
 

@@ -4,13 +4,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use photo_search_core::query::{SearchQuery, Term, WeightedTerm};
+use photo_search_core::relevance::Relevance;
 
 use crate::api::{ApiError, Hit, QueryTerm, SearchRequest, SearchResponse, UploadedImage};
 use crate::{MAX_DEPTH, MAX_PAGE, MAX_UPLOAD_BYTES, Service, filter_of, lock};
 
-/// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
-/// follow each other with no repeats even though each deeper index search may rank a little
-/// differently.
 /// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
 /// follow each other with no repeats even though each deeper index search may rank a little
 /// differently.
@@ -20,6 +18,8 @@ pub(crate) struct Ranking {
     seen: std::collections::HashSet<i64>,
     /// The index had no more results than this.
     complete: bool,
+    /// Where its strong matches end, as the deepest search so far judged it.
+    relevance: Option<Relevance>,
 }
 
 impl Service {
@@ -45,14 +45,15 @@ impl Service {
         let deeper = if known.0 < depth && !known.1 {
             // Deeper than needed by half again, so scrolling on does not search at every page.
             let want = if fresh { depth } else { (depth + depth / 2).min(MAX_DEPTH) };
-            Some((engine.search_ranked(&SearchQuery { limit: want, ..query })?, want))
+            Some((engine.search_judged(&SearchQuery { limit: want, ..query })?, want))
         } else {
             None
         };
         let mut rankings = lock(&self.shared.rankings);
         let ranking = rankings.get_or_insert_mut(key, Ranking::default);
-        if let Some((ranked, want)) = deeper {
+        if let Some(((ranked, relevance), want)) = deeper {
             ranking.complete = ranked.len() < want || want >= MAX_DEPTH;
+            ranking.relevance = Some(relevance);
             for (id, score) in ranked {
                 if ranking.seen.insert(id) {
                     ranking.ids.push((id, score));
@@ -61,6 +62,9 @@ impl Service {
         }
         let page: Vec<(i64, f32)> = ranking.ids.iter().skip(offset).take(limit).copied().collect();
         let more = offset + page.len() < ranking.ids.len() || (!ranking.complete && offset + page.len() < MAX_DEPTH);
+        let weak = ranking.relevance.is_some_and(|r| r.weak);
+        // A cut inside the ranking so far; none while every result yet is a strong match.
+        let strong = ranking.relevance.filter(|r| !r.weak && r.strong < ranking.ids.len()).map(|r| r.strong as u32);
         drop(rankings);
         let hits = engine
             .hits(&page)?
@@ -75,7 +79,7 @@ impl Service {
             .collect();
         let took_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!("search page at {offset}: {took_ms:.1} ms");
-        Ok(SearchResponse { hits, offset: request.offset, more, took_ms })
+        Ok(SearchResponse { hits, offset: request.offset, more, strong, weak, took_ms })
     }
 
     /// The request's terms and filters as a core query.

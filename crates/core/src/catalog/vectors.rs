@@ -110,6 +110,42 @@ impl Catalog {
         Ok(())
     }
 
+    /// About `n` vectors of `model_id` spread over the library (all of them when there are no
+    /// more): photo ids drawn at random between the smallest and the largest, each looked up by
+    /// the primary key, so a million-photo catalog costs `n` lookups, not a scan.
+    pub fn sample_vectors(&self, model_id: &str, n: usize) -> Result<Vec<Vec<f32>>> {
+        let (low, high): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT MIN(photo_id), MAX(photo_id) FROM vectors WHERE model_id = ?1",
+            [model_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (Some(low), Some(high)) = (low, high) else { return Ok(Vec::new()) };
+        let mut sample = Vec::with_capacity(n);
+        if self.vector_count(model_id)? as usize <= n {
+            self.for_each_vector(model_id, |_, v| sample.push(v.to_vec()))?;
+            return Ok(sample);
+        }
+        let span = (high - low + 1) as u64;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ span;
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        for _ in 0..n * 8 {
+            if sample.len() == n {
+                break;
+            }
+            // xorshift64*: reproducible, so one library's cut-offs do not flicker between starts.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let id = low + (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % span) as i64;
+            if seen.insert(id)
+                && let Some(vector) = self.vector(id, model_id)?
+            {
+                sample.push(vector);
+            }
+        }
+        Ok(sample)
+    }
+
     pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
         let bytes: Option<Vec<u8>> = self
             .conn

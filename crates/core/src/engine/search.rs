@@ -3,11 +3,14 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{Engine, Error, Result, lock};
 use crate::api::SearchHit;
 use crate::encoder::EncoderError;
+use crate::index::VectorIndex;
 use crate::query::{SearchQuery, Term};
+use crate::relevance::{self, Cutoffs, QueryKind, Relevance};
 
 impl Engine {
     /// Embeds a text query (through the chosen query encoder, else the model's own text tower),
@@ -65,6 +68,12 @@ impl Engine {
     /// [`Engine::search`] as photo ids and scores only, best first: what a page of results is
     /// cut from.
     pub fn search_ranked(&self, query: &SearchQuery) -> Result<Vec<(i64, f32)>> {
+        Ok(self.search_judged(query)?.0)
+    }
+
+    /// [`Engine::search_ranked`] with where its strong matches end, judged against the query's
+    /// scores over a sample of the library ([`crate::relevance`]).
+    pub fn search_judged(&self, query: &SearchQuery) -> Result<(Vec<(i64, f32)>, Relevance)> {
         let started = std::time::Instant::now();
         let dims = self.model.manifest.dims;
         let mut combined = vec![0.0f32; dims];
@@ -107,7 +116,33 @@ impl Engine {
             embedded.as_secs_f64() * 1e3,
             (started.elapsed() - embedded).as_secs_f64() * 1e3
         );
-        Ok(scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect())
+        let ranked: Vec<(i64, f32)> =
+            scored.into_iter().filter(|(id, _)| !exclude.contains(id)).take(query.limit).collect();
+        let kind = if query.terms.iter().all(|t| matches!(t.term, Term::Text(_))) {
+            QueryKind::Text
+        } else {
+            QueryKind::Image
+        };
+        let background = relevance::background_scores(&combined, &self.background_sample(&index)?);
+        let scores: Vec<f32> = ranked.iter().map(|(_, s)| *s).collect();
+        Ok((ranked, relevance::judge(&scores, &background, Cutoffs::of(kind))))
+    }
+
+    /// A sample of the library's vectors that scores are judged against, drawn again when the
+    /// library has grown or shrunk by a tenth since.
+    fn background_sample(&self, index: &VectorIndex) -> Result<Arc<super::Sample>> {
+        const SAMPLE: usize = 512;
+        let size = index.len();
+        let mut slot = lock(&self.background);
+        if let Some((sampled_at, sample)) = slot.as_ref()
+            && size.abs_diff(*sampled_at) * 10 <= *sampled_at
+            && (*sampled_at >= SAMPLE || size == *sampled_at)
+        {
+            return Ok(sample.clone());
+        }
+        let sample = Arc::new(self.reader().sample_vectors(&self.model.manifest.id, SAMPLE)?);
+        *slot = Some((size, sample.clone()));
+        Ok(sample)
     }
 
     /// What results show of these photos, in one query, in the given order; photos no longer
