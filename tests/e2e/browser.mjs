@@ -241,6 +241,13 @@ test("strong matches come first and weaker ones wait behind 'show more'", async 
   await relevance.fill("#search", "dog");
   await eventually("no close matches", async () => (await relevance.textContent("#relevance")).includes("No close matches"));
   await relevance.screenshot({ path: path.join(outDir, "browser-no-close-matches.png") });
+  // A date in the words becomes a filter, shown as a chip that takes it back.
+  await relevance.fill("#search", "red in 2019");
+  await eventually("the date understood", async () => (await relevance.textContent("#relevance")).includes("Taken: 2019"));
+  await eventually("no photo of 2019", async () => (await relevance.$$("#grid-inner .cell")).length === 0);
+  await relevance.screenshot({ path: path.join(outDir, "browser-understood-date.png") });
+  await relevance.click(".understood-remove");
+  await eventually("the words taken as they are", async () => (await relevance.$$("#grid-inner .cell")).length > 0 && !(await relevance.textContent("#relevance")).includes("Taken:"));
   await relevance.close();
 });
 

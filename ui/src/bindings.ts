@@ -29,7 +29,11 @@ limit: number,
 /**
  * Results to skip: 0 for the first page, then the number of results already shown.
  */
-offset: number, };
+offset: number, 
+/**
+ * Take the words as they are: no dates are understood in them.
+ */
+literal: boolean, };
 
 export type Hit = { id: number, path: string, score: number, 
 /**
@@ -61,7 +65,12 @@ strong: number | null,
  * Even the best result does not stand out of the library: "no close matches; closest
  * results".
  */
-weak: boolean, took_ms: number, };
+weak: boolean, 
+/**
+ * What the query's words were understood as beyond their meaning ("March 2021"): dates
+ * that became filters. The app shows them as chips; `literal` turns them off.
+ */
+understood: Array<string>, took_ms: number, };
 
 export type UploadedImage = { token: string, 
 /**

@@ -69,6 +69,9 @@ class App {
   private weak = false;
   private showWeaker = false;
   private tookMs = 0;
+  /** What the words were understood as (dates), and whether the user turned that off. */
+  private understood: string[] = [];
+  private literal = false;
   private loadingMore = false;
   private status: AppStatus | null = null;
   private seq = 0;
@@ -99,7 +102,11 @@ class App {
   // ---- searching ----
 
   private wireSearch(): void {
-    this.search.addEventListener("input", () => this.scheduleSearch());
+    this.search.addEventListener("input", () => {
+      // New words: their dates are understood again.
+      this.literal = false;
+      this.scheduleSearch();
+    });
     this.search.addEventListener("keydown", (e) => {
       if (e.key === "Enter") {
         e.preventDefault();
@@ -170,6 +177,17 @@ class App {
   private renderRelevance(): void {
     const bar = $("relevance");
     const parts: Node[] = [];
+    if (this.understood.length) {
+      const chips = this.understood.map((label) =>
+        el("span", { className: "chip understood" }, el("span", { textContent: `Taken: ${label}` }), el("button", {
+          className: "understood-remove",
+          textContent: "×",
+          ariaLabel: `Search the words "${label}" instead of filtering by date`,
+          onclick: () => { this.literal = true; void this.runSearch(); },
+        })),
+      );
+      parts.push(el("span", { className: "understood-chips" }, ...chips));
+    }
     const toggle = (label: string, showWeaker: boolean) =>
       el("button", { className: "small", id: "relevance-toggle", textContent: label, onclick: () => { this.showWeaker = showWeaker; this.showResults(true); this.showCount(); } });
     if (this.hits.length && this.weak) {
@@ -190,24 +208,25 @@ class App {
     if (!canSearch(terms)) {
       this.hits = [];
       this.more = false;
-      [this.strong, this.weak] = [null, false];
+      [this.strong, this.weak, this.understood] = [null, false, []];
       this.showResults(false);
       $("result-count").textContent = terms.length ? "Add a term to search for, not only ones to avoid" : "";
       return;
     }
     try {
-      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: 0 });
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: 0, literal: this.literal });
       if (seq !== this.seq) return;
       this.hits = response.hits;
       this.more = response.more;
       [this.strong, this.weak, this.showWeaker] = [response.strong, response.weak, keepScroll && this.showWeaker];
+      this.understood = response.understood;
       this.showCount(response.took_ms);
       this.showResults(keepScroll);
     } catch (error) {
       if (seq !== this.seq) return;
       this.hits = [];
       this.more = false;
-      [this.strong, this.weak] = [null, false];
+      [this.strong, this.weak, this.understood] = [null, false, []];
       this.showResults(false);
       $("result-count").textContent = "";
       this.renderEmpty(error instanceof ClientError ? error : new ClientError("internal", String(error)));
@@ -223,7 +242,7 @@ class App {
     const seq = this.seq;
     this.loadingMore = true;
     try {
-      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: this.hits.length });
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: this.hits.length, literal: this.literal });
       if (seq !== this.seq || response.offset !== this.hits.length) return;
       this.hits = this.hits.concat(response.hits);
       this.more = response.more && response.hits.length > 0;

@@ -19,6 +19,7 @@ use photo_search_core::library::{Access, LIBRARY_ENV, Library};
 use photo_search_core::models::{self, ModelChoice, Precision};
 use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
 use photo_search_core::scan::Excludes;
+use photo_search_core::understand;
 use photo_search_core::{Engine, EngineOptions, ModelSwitch};
 
 #[derive(Parser)]
@@ -155,6 +156,10 @@ struct OutputArgs {
     /// Print a JSON array of {"id", "path", "score"}, best first.
     #[arg(long)]
     json: bool,
+    /// Take the words as they are: no dates are understood in them ("beach 2019" is a
+    /// filter on 2019 otherwise).
+    #[arg(long)]
+    literal: bool,
 }
 
 #[derive(Args)]
@@ -272,8 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search { query, output, filter } => {
             let engine = open(&cli, Access::Read, None)?;
             let terms = query::parse_terms(&query.join(" "))?;
-            let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
-            print_hits(&engine, &query, output.json)
+            print_hits(&engine, terms, filter.to_filter()?, output)
         }
         Command::Similar { image_or_id, text, output, filter } => {
             let engine = open(&cli, Access::Read, None)?;
@@ -281,8 +285,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(text) = text {
                 terms.extend(query::parse_terms(text)?);
             }
-            let query = SearchQuery::new(terms, filter.to_filter()?, output.limit)?;
-            print_hits(&engine, &query, output.json)
+            print_hits(&engine, terms, filter.to_filter()?, output)
         }
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
         Command::Folders { command } => folders(&cli, command),
@@ -322,6 +325,7 @@ impl FilterArgs {
             from: self.from.as_deref().map(|d| query::parse_date(d, false)).transpose()?,
             to: self.to.as_deref().map(|d| query::parse_date(d, true)).transpose()?,
             formats: self.formats.iter().map(|f| normalize_format(f)).collect(),
+            months: Vec::new(),
         })
     }
 }
@@ -334,11 +338,23 @@ fn normalize_format(format: &str) -> String {
     }
 }
 
-/// The results of `query`, best first; as text, with where the strong matches end.
-fn print_hits(engine: &Engine, query: &SearchQuery, json: bool) -> Result<ExitCode> {
-    let (ranked, relevance) = engine.search_judged(query)?;
+/// The results of `terms` within `filter`, best first, with the dates in their words understood
+/// (unless `--literal`); as text, with where the strong matches end.
+fn print_hits(
+    engine: &Engine,
+    mut terms: Vec<WeightedTerm>,
+    mut filter: PhotoFilter,
+    output: &OutputArgs,
+) -> Result<ExitCode> {
+    if !output.literal {
+        for label in understand::understand_terms(&mut terms, &mut filter, understand::today()) {
+            eprintln!("understood: {label} (--literal takes the words as they are)");
+        }
+    }
+    let query = SearchQuery::new(terms, filter, output.limit)?;
+    let (ranked, relevance) = engine.search_judged(&query)?;
     let hits = engine.hits(&ranked)?;
-    if json {
+    if output.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         println!("No matching photos. Index some folders first: photo-search index DIR");

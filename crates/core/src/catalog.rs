@@ -153,11 +153,31 @@ pub struct PhotoFilter {
     pub to: Option<i64>,
     /// Lower-case format names as stored (`jpeg`, `png`, ...).
     pub formats: Vec<String>,
+    /// Months (1-12) of any year the photo was taken in; empty: all.
+    pub months: Vec<u8>,
 }
 
 impl PhotoFilter {
     pub fn is_empty(&self) -> bool {
-        self.folder.is_none() && self.from.is_none() && self.to.is_none() && self.formats.is_empty()
+        self.folder.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.formats.is_empty()
+            && self.months.is_empty()
+    }
+
+    /// Narrows the filter to `when` as well (date ranges intersect; months replace).
+    pub fn narrow_to(&mut self, when: &crate::understand::When) {
+        match when {
+            crate::understand::When::Range { from, to } => {
+                self.from = self.from.max(*from);
+                self.to = match (self.to, *to) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            crate::understand::When::Months(months) => self.months = months.clone(),
+        }
     }
 }
 
@@ -499,6 +519,11 @@ impl Catalog {
         if !filter.formats.is_empty() {
             sql.push_str(&format!(" AND p.format IN ({})", vec!["?"; filter.formats.len()].join(",")));
             args.extend(filter.formats.iter().map(|f| f.clone().into()));
+        }
+        if !filter.months.is_empty() {
+            let months = vec!["?"; filter.months.len()].join(",");
+            sql.push_str(&format!(" AND CAST(strftime('%m', {when}, 'unixepoch') AS INTEGER) IN ({months})"));
+            args.extend(filter.months.iter().map(|m| i64::from(*m).into()));
         }
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), |r| r.get(0))?;

@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod scan;
 pub mod signed;
 pub mod text;
+pub mod understand;
 pub mod watch;
 
 pub use engine::{Engine, EngineOptions, Error, ErrorKind, ModelSwitch};

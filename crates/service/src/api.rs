@@ -18,6 +18,9 @@ pub struct SearchRequest {
     /// Results to skip: 0 for the first page, then the number of results already shown.
     #[serde(default)]
     pub offset: u32,
+    /// Take the words as they are: no dates are understood in them.
+    #[serde(default)]
+    pub literal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -67,6 +70,9 @@ pub struct SearchResponse {
     /// Even the best result does not stand out of the library: "no close matches; closest
     /// results".
     pub weak: bool,
+    /// What the query's words were understood as beyond their meaning ("March 2021"): dates
+    /// that became filters. The app shows them as chips; `literal` turns them off.
+    pub understood: Vec<String>,
     pub took_ms: f64,
 }
 

@@ -328,6 +328,7 @@ fn filter_of(filters: &Filters) -> Result<PhotoFilter, ApiError> {
         from: date(&filters.from, false)?,
         to: date(&filters.to, true)?,
         formats: filters.formats.iter().map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty()).collect(),
+        months: Vec::new(),
     })
 }
 

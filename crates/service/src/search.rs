@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use photo_search_core::query::{SearchQuery, Term, WeightedTerm};
 use photo_search_core::relevance::Relevance;
+use photo_search_core::understand;
 
 use crate::api::{ApiError, Hit, QueryTerm, SearchRequest, SearchResponse, UploadedImage};
 use crate::{MAX_DEPTH, MAX_PAGE, MAX_UPLOAD_BYTES, Service, filter_of, lock};
@@ -28,11 +29,11 @@ impl Service {
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ApiError> {
         let started = Instant::now();
         let engine = self.search_engine()?;
-        let query = self.query_of(request)?;
+        let (query, understood) = self.query_of(request)?;
         let offset = request.offset as usize;
         let limit = request.limit.clamp(1, MAX_PAGE) as usize;
         let depth = (offset + limit).min(MAX_DEPTH);
-        let key = serde_json::to_string(&(&request.terms, &request.filters)).unwrap_or_default();
+        let key = serde_json::to_string(&(&request.terms, &request.filters, request.literal)).unwrap_or_default();
         // The ranking lock is not held while searching: other queries go on meanwhile.
         let (fresh, known) = {
             let mut rankings = lock(&self.shared.rankings);
@@ -79,11 +80,12 @@ impl Service {
             .collect();
         let took_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!("search page at {offset}: {took_ms:.1} ms");
-        Ok(SearchResponse { hits, offset: request.offset, more, strong, weak, took_ms })
+        Ok(SearchResponse { hits, offset: request.offset, more, strong, weak, understood, took_ms })
     }
 
-    /// The request's terms and filters as a core query.
-    pub(crate) fn query_of(&self, request: &SearchRequest) -> Result<SearchQuery, ApiError> {
+    /// The request's terms and filters as a core query, with the dates its words were
+    /// understood as (unless the request is literal).
+    pub(crate) fn query_of(&self, request: &SearchRequest) -> Result<(SearchQuery, Vec<String>), ApiError> {
         let mut terms = Vec::with_capacity(request.terms.len());
         for term in &request.terms {
             let (term, weight) = match term {
@@ -107,8 +109,14 @@ impl Service {
             }
             terms.push(WeightedTerm { term, weight });
         }
-        let filter = filter_of(&request.filters)?;
-        SearchQuery::new(terms, filter, 1).map_err(|e| ApiError::bad_request(e.to_string()))
+        let mut filter = filter_of(&request.filters)?;
+        let understood = if request.literal {
+            Vec::new()
+        } else {
+            understand::understand_terms(&mut terms, &mut filter, understand::today())
+        };
+        let query = SearchQuery::new(terms, filter, 1).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok((query, understood))
     }
 
     /// Embeds an image given as bytes (a drop, a paste, an upload) for later queries.

@@ -45,6 +45,7 @@ fn text_query(text: &str, limit: u32) -> SearchRequest {
         filters: Default::default(),
         limit,
         offset: 0,
+        literal: false,
     }
 }
 
