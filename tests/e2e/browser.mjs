@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
-import { assert, colourPhotos, eventually, outDir, photoSearch, run, serve, tempDir, test, writePng, COLOURS } from "./harness.mjs";
+import { assert, colourPhotos, eventually, outDir, photoSearch, repo, run, serve, tempDir, test, writePng, COLOURS } from "./harness.mjs";
 
 const work = tempDir("photo-search-e2e-");
 const photos = colourPhotos(path.join(work, "photos"));
@@ -251,8 +251,34 @@ test("strong matches come first and weaker ones wait behind 'show more'", async 
   await relevance.close();
 });
 
+// Real camera photos (../shared/photos/camera) with their GPS positions, on the colour model.
+const cameraLibrary = ["--library", path.join(work, "camera-library"), "--model", "models/test-color"];
+await photoSearch([...cameraLibrary, "index", path.join(repo, "../shared/photos/camera")]);
+const cameraServer = await serve(cameraLibrary);
+
+test("places from GPS filter the results, picked or typed", async () => {
+  const places = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  await places.goto(cameraServer.url);
+  const options = await eventually("the place filter", async () => {
+    const o = await places.$$eval("#filter-place option", (os) => os.map((x) => x.textContent));
+    return o.some((t) => t.startsWith("Spain")) ? o : null;
+  });
+  assert(options.includes("United Kingdom (2)") && options.includes("England (2)") && options.includes("France (1)"), `${options}`);
+  await places.type("#search", "orange");
+  await eventually("every photo", async () => (await places.textContent("#result-count")).startsWith("32 photos"));
+  await places.screenshot({ path: path.join(outDir, "browser-real-photos.png") });
+  await places.selectOption("#filter-place", "United Kingdom");
+  await eventually("the UK photos", async () => (await places.textContent("#result-count")).startsWith("2 photos"));
+  await places.selectOption("#filter-place", "");
+  await places.fill("#search", "orange in madrid");
+  await eventually("Madrid understood", async () => (await places.textContent("#relevance")).includes("Place: Madrid") && (await places.textContent("#result-count")).startsWith("1 photos"));
+  await places.screenshot({ path: path.join(outDir, "browser-place-understood.png") });
+  await places.close();
+});
+
 await run(async () => {
   await browser.close();
+  cameraServer.child.kill("SIGINT");
   server.child.kill("SIGINT");
   manyServer.child.kill("SIGINT");
   greyServer.child.kill("SIGINT");

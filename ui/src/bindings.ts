@@ -19,7 +19,11 @@ to: string | null,
 /**
  * Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
  */
-formats: Array<string>, };
+formats: Array<string>, 
+/**
+ * Taken in this town, region or country (see [`crate::api::AppStatus::places`]).
+ */
+place: string | null, };
 
 export type SearchRequest = { terms: Array<QueryTerm>, filters: Filters, 
 /**
@@ -133,6 +137,8 @@ switching_to: boolean,
  */
 builtin: boolean, };
 
+export type PlaceCount = { name: string, photos: number, };
+
 export type QueryEncoderOption = { id: string, name: string, description: string, license: string | null, };
 
 export type IndexPhase = "idle" | "scanning" | "indexing" | "watching" | "error";
@@ -147,7 +153,12 @@ export type DownloadPhase = "idle" | "running" | "done" | "failed" | "cancelled"
 
 export type DownloadState = { phase: DownloadPhase, file: string | null, received: number, total: number | null, error: string | null, };
 
-export type AppStatus = { library: string, photos: Counts, folders: Array<FolderInfo>, model: ModelInfo, 
+export type AppStatus = { library: string, photos: Counts, folders: Array<FolderInfo>, 
+/**
+ * The places photos were taken in (towns, regions, countries from their GPS position),
+ * most photos first, at most 200: what the place filter offers.
+ */
+places: Array<PlaceCount>, model: ModelInfo, 
 /**
  * The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
  */

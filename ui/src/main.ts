@@ -165,6 +165,7 @@ class App {
       from: $<HTMLInputElement>("filter-from").value || null,
       to: $<HTMLInputElement>("filter-to").value || null,
       formats: format ? [format] : [],
+      place: $<HTMLSelectElement>("filter-place").value || null,
     };
   }
 
@@ -179,10 +180,10 @@ class App {
     const parts: Node[] = [];
     if (this.understood.length) {
       const chips = this.understood.map((label) =>
-        el("span", { className: "chip understood" }, el("span", { textContent: `Taken: ${label}` }), el("button", {
+        el("span", { className: "chip understood" }, el("span", { textContent: label }), el("button", {
           className: "understood-remove",
           textContent: "×",
-          ariaLabel: `Search the words "${label}" instead of filtering by date`,
+          ariaLabel: `Take the words as they are instead of "${label}"`,
           onclick: () => { this.literal = true; void this.runSearch(); },
         })),
       );
@@ -376,10 +377,22 @@ class App {
   // ---- filters ----
 
   private wireFilters(): void {
-    for (const id of ["filter-folder", "filter-from", "filter-to", "filter-format"]) {
+    for (const id of ["filter-folder", "filter-from", "filter-to", "filter-format", "filter-place"]) {
       $(id).addEventListener("change", () => void this.runSearch());
     }
     $("sort").addEventListener("change", () => this.showResults(false));
+  }
+
+  /** The places of the library's photos (from their GPS positions), most photos first. */
+  private renderPlaceFilter(status: AppStatus): void {
+    const select = $<HTMLSelectElement>("filter-place");
+    const current = select.value;
+    const wanted = status.places.map((p) => p.name);
+    $("filter-place-label").hidden = wanted.length === 0 && !current;
+    const have = [...select.options].slice(1).map((o) => o.value);
+    if (wanted.join("\n") === have.join("\n")) return;
+    select.replaceChildren(el("option", { value: "", textContent: "Anywhere" }), ...status.places.map((p) => el("option", { value: p.name, textContent: `${p.name} (${formatCount(p.photos)})` })));
+    select.value = wanted.includes(current) ? current : "";
   }
 
   private renderFolderFilter(status: AppStatus): void {
@@ -399,6 +412,7 @@ class App {
     this.status = status;
     this.renderStatusBar(status);
     this.renderFolderFilter(status);
+    this.renderPlaceFilter(status);
     this.renderNotice(status);
     this.renderEmpty();
     if (status.revision !== this.revision) {

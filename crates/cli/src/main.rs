@@ -176,6 +176,9 @@ struct FilterArgs {
     /// Only these formats (jpeg, png, gif, webp, tiff, bmp); repeatable.
     #[arg(long = "format", value_name = "FORMAT")]
     formats: Vec<String>,
+    /// Only photos taken in this town, region or country (from their GPS position).
+    #[arg(long, value_name = "PLACE")]
+    place: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -326,6 +329,7 @@ impl FilterArgs {
             to: self.to.as_deref().map(|d| query::parse_date(d, true)).transpose()?,
             formats: self.formats.iter().map(|f| normalize_format(f)).collect(),
             months: Vec::new(),
+            place: self.place.clone(),
         })
     }
 }
@@ -347,7 +351,8 @@ fn print_hits(
     output: &OutputArgs,
 ) -> Result<ExitCode> {
     if !output.literal {
-        for label in understand::understand_terms(&mut terms, &mut filter, understand::today()) {
+        let places = engine.place_names()?;
+        for label in understand::understand_terms(&mut terms, &mut filter, understand::today(), &places) {
             eprintln!("understood: {label} (--literal takes the words as they are)");
         }
     }

@@ -155,6 +155,8 @@ pub struct PhotoFilter {
     pub formats: Vec<String>,
     /// Months (1-12) of any year the photo was taken in; empty: all.
     pub months: Vec<u8>,
+    /// Taken in this town, region or country (any case).
+    pub place: Option<String>,
 }
 
 impl PhotoFilter {
@@ -164,6 +166,7 @@ impl PhotoFilter {
             && self.to.is_none()
             && self.formats.is_empty()
             && self.months.is_empty()
+            && self.place.is_none()
     }
 
     /// Narrows the filter to `when` as well (date ranges intersect; months replace).
@@ -334,9 +337,11 @@ impl Catalog {
         let tx = self.conn.transaction()?;
         let id: i64 = tx.query_row(
             "INSERT INTO photos (folder_id, path, size, mtime_ns, content_hash, width, height, format, taken_at,
-                                 camera_make, camera_model, gps_lat, gps_lon, orientation, status, error)
+                                 camera_make, camera_model, gps_lat, gps_lon, orientation, status, error,
+                                 place_city, place_region, place_country)
              SELECT ?2, ?3, ?4, ?5, content_hash, width, height, format, taken_at,
-                    camera_make, camera_model, gps_lat, gps_lon, orientation, status, error
+                    camera_make, camera_model, gps_lat, gps_lon, orientation, status, error,
+                    place_city, place_region, place_country
              FROM photos WHERE id = ?1
              RETURNING id",
             params![source, file.folder_id, path_str(&file.path)?, file.size as i64, file.mtime_ns],
@@ -497,6 +502,23 @@ impl Catalog {
         Ok(self.conn.query_row("SELECT id FROM photos WHERE path = ?1", [text], |r| r.get(0)).optional()?)
     }
 
+    /// The places indexed photos were taken in, each with how many: countries, regions and
+    /// towns, most photos first.
+    pub fn places(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, MAX(n) FROM (
+                 SELECT place_country AS name, COUNT(*) AS n FROM photos WHERE place_country IS NOT NULL
+                     AND status = 'indexed' GROUP BY place_country
+                 UNION ALL SELECT place_region, COUNT(*) FROM photos WHERE place_region IS NOT NULL
+                     AND place_region != '' AND status = 'indexed' GROUP BY place_region
+                 UNION ALL SELECT place_city, COUNT(*) FROM photos WHERE place_city IS NOT NULL
+                     AND status = 'indexed' GROUP BY place_city)
+             GROUP BY name ORDER BY MAX(n) DESC, name",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Ids of the indexed photos that pass a filter, in one query.
     pub fn filter_ids(&self, filter: &PhotoFilter) -> Result<Vec<i64>> {
         let mut sql =
@@ -519,6 +541,13 @@ impl Catalog {
         if !filter.formats.is_empty() {
             sql.push_str(&format!(" AND p.format IN ({})", vec!["?"; filter.formats.len()].join(",")));
             args.extend(filter.formats.iter().map(|f| f.clone().into()));
+        }
+        if let Some(place) = &filter.place {
+            sql.push_str(
+                " AND (p.place_city = ? COLLATE NOCASE OR p.place_region = ? COLLATE NOCASE
+                       OR p.place_country = ? COLLATE NOCASE)",
+            );
+            args.extend([place.clone().into(), place.clone().into(), place.clone().into()]);
         }
         if !filter.months.is_empty() {
             let months = vec!["?"; filter.months.len()].join(",");
@@ -579,17 +608,24 @@ fn upsert_photo(
         FailureKind::Permanent => "permanent",
     });
     let (lat, lon) = m.gps.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    let place = m.gps.and_then(|(lat, lon)| crate::places::place_of(lat, lon));
+    let (city, region, country) = match place {
+        Some(p) => (Some(p.city), Some(p.region), Some(p.country)),
+        None => (None, None, None),
+    };
     Ok(tx.query_row(
         "INSERT INTO photos (folder_id, path, size, mtime_ns, content_hash, width, height, format, taken_at,
                              camera_make, camera_model, gps_lat, gps_lon, orientation, status, error,
-                             failure, attempts, retry_at)
+                             failure, attempts, retry_at, place_city, place_region, place_country)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?17 IS NOT NULL, CASE WHEN ?17 = 'transient' THEN ?18 END)
+                 ?17 IS NOT NULL, CASE WHEN ?17 = 'transient' THEN ?18 END, ?20, ?21, ?22)
          ON CONFLICT(path) DO UPDATE SET
             folder_id = excluded.folder_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
             content_hash = excluded.content_hash, width = excluded.width, height = excluded.height,
             format = excluded.format, taken_at = excluded.taken_at, camera_make = excluded.camera_make,
             camera_model = excluded.camera_model, gps_lat = excluded.gps_lat, gps_lon = excluded.gps_lon,
+            place_city = excluded.place_city, place_region = excluded.place_region,
+            place_country = excluded.place_country,
             orientation = excluded.orientation, status = excluded.status, error = excluded.error,
             failure = excluded.failure,
             attempts = CASE WHEN excluded.failure IS NULL THEN 0 ELSE photos.attempts + 1 END,
@@ -616,6 +652,9 @@ fn upsert_photo(
             kind,
             now_unix(),
             RETRY_BACKOFF_S,
+            city,
+            region,
+            country,
         ],
         |r| r.get(0),
     )?)

@@ -210,6 +210,8 @@ const TEXT_CACHE_ENTRIES: usize = 512;
 
 /// Vectors drawn from the library, that a query's scores are judged against.
 type Sample = Vec<Vec<f32>>;
+/// Place names with their photo counts.
+type Places = Vec<(String, u64)>;
 
 /// The catalog setting that holds the saved exclude patterns (a JSON list of strings).
 const EXCLUDES_SETTING: &str = "exclude_patterns";
@@ -234,6 +236,8 @@ pub struct Engine {
     /// The library's vectors that relevance is judged against, with the index size they were
     /// drawn at.
     background: Mutex<Option<(usize, Arc<Sample>)>>,
+    /// The places of the library's photos, with the number of indexed photos they were counted at.
+    places: Mutex<Option<(u64, std::time::Instant, Arc<Places>)>>,
     /// The query encoder the library chose for this model (`None`: the model's own text tower),
     /// and its encoder once loaded.
     query: Mutex<(Option<String>, Option<Arc<TextEncoder>>)>,
@@ -283,6 +287,7 @@ impl Engine {
             library,
             query: Mutex::new((query_encoder, None)),
             background: Mutex::new(None),
+            places: Mutex::new(None),
             catalog: Mutex::new(catalog),
             reader: Mutex::new(reader),
             model,

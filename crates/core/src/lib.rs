@@ -17,6 +17,7 @@ pub mod indexer;
 pub mod library;
 pub mod metadata;
 pub mod models;
+pub mod places;
 pub mod prepare;
 pub mod query;
 pub mod relevance;

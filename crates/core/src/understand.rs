@@ -147,12 +147,15 @@ fn local_offset_seconds(_: i64) -> i64 {
     0
 }
 
-/// Understands the dates of a query's positive text terms: each such term keeps only its other
-/// words, and the filter narrows to the dates. Returns what was understood, for chips.
+/// Understands the dates and places of a query's positive text terms: each such term keeps only
+/// its other words, and the filter narrows to them. `places` are the names of the places the
+/// library's photos were taken in (only those can match). Returns what was understood, for
+/// chips ("Taken: March 2021", "Place: Madrid").
 pub fn understand_terms(
     terms: &mut [crate::query::WeightedTerm],
     filter: &mut crate::catalog::PhotoFilter,
     today: Day,
+    places: &[String],
 ) -> Vec<String> {
     let mut labels = Vec::new();
     for term in terms.iter_mut().filter(|t| t.weight > 0.0) {
@@ -161,11 +164,62 @@ pub fn understand_terms(
             if let (Some(when), Some(label)) = (understood.when, understood.label) {
                 filter.narrow_to(&when);
                 *text = understood.text;
-                labels.push(label);
+                labels.push(format!("Taken: {label}"));
+            }
+            if filter.place.is_none()
+                && let Some((rest, place)) = understand_place(text, places)
+            {
+                *text = rest;
+                labels.push(format!("Place: {place}"));
+                filter.place = Some(place);
             }
         }
     }
     labels
+}
+
+/// A place of the library named in `query` ("kids in madrid", "beach spain"): after "in", "at",
+/// "near" or "from", or ending the query. Returns the other words and the place's name as stored.
+pub fn understand_place(query: &str, places: &[String]) -> Option<(String, String)> {
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase().trim_matches([',', '.', ';']).to_string()).collect();
+    let known = |name: &str| -> Option<String> {
+        places
+            .iter()
+            .find(|p| p.to_lowercase() == name)
+            .cloned()
+            .or_else(|| places.iter().find(|p| crate::places::country_aliases(p).contains(&name)).cloned())
+    };
+    for start in 0..words.len() {
+        for len in (1..=3).rev() {
+            if start + len > words.len() {
+                continue;
+            }
+            let Some(place) = known(&lower[start..start + len].join(" ")) else { continue };
+            let word_before = |k: usize| start.checked_sub(k).map(|i| lower[i].as_str());
+            let preposition = |w: Option<&str>| matches!(w, Some("in" | "at" | "near" | "from"));
+            let determiner =
+                matches!(word_before(1), Some("the" | "a" | "an" | "my" | "our" | "their" | "his" | "her"));
+            // "in the uk": only a country takes "the"; "in the bath" is a tub.
+            let is_country = crate::places::is_country_name(&place);
+            let from = if preposition(word_before(1)) {
+                start - 1
+            } else if determiner && is_country && preposition(word_before(2)) {
+                start - 2
+            } else if !determiner && start + len == words.len() {
+                start
+            } else {
+                continue;
+            };
+            let rest: Vec<&str> = words[..from].iter().chain(&words[start + len..]).copied().collect();
+            let rest = rest.join(" ");
+            if rest.trim().is_empty() {
+                return None;
+            }
+            return Some((rest, place));
+        }
+    }
+    None
 }
 
 /// A date expression found at some words: how many words it takes, the filter, its label.
@@ -491,6 +545,28 @@ mod tests {
         assert_eq!(label("snow in december"), "December (any year)");
         assert_eq!(label("last summer lake"), "last summer (summer 2026)");
         assert_eq!(label("trip last year"), "last year (2025)");
+    }
+
+    #[test]
+    fn places_of_the_library_become_a_filter() {
+        let places: Vec<String> =
+            ["Spain", "Madrid", "United Kingdom", "England", "New York City", "Bath"].map(String::from).to_vec();
+        let cases = [
+            ("kids in madrid", Some(("kids", "Madrid"))),
+            ("tapas at Madrid", Some(("tapas", "Madrid"))),
+            ("beach spain", Some(("beach", "Spain"))),
+            ("skyline in new york city", Some(("skyline", "New York City"))),
+            ("rain in the uk", Some(("rain", "United Kingdom"))),
+            ("rain in uk", Some(("rain", "United Kingdom"))),
+            ("bath toys", None),
+            ("baby in the bath", None),
+            ("madrid", None),
+            ("kids in paris", None),
+        ];
+        for (query, expected) in cases {
+            let found = understand_place(query, &places);
+            assert_eq!(found.as_ref().map(|(t, p)| (t.as_str(), p.as_str())), expected, "{query}");
+        }
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Filters {
     /// Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
     #[serde(default)]
     pub formats: Vec<String>,
+    /// Taken in this town, region or country (see [`crate::api::AppStatus::places`]).
+    #[serde(default)]
+    pub place: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -213,6 +216,9 @@ pub struct AppStatus {
     pub library: String,
     pub photos: Counts,
     pub folders: Vec<FolderInfo>,
+    /// The places photos were taken in (towns, regions, countries from their GPS position),
+    /// most photos first, at most 200: what the place filter offers.
+    pub places: Vec<PlaceCount>,
     pub model: ModelInfo,
     /// The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
     pub provider: Option<String>,
@@ -253,6 +259,13 @@ pub struct Settings {
     /// Indexing workers; 0 chooses by the machine.
     pub workers: u32,
     pub provider: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PlaceCount {
+    pub name: String,
+    #[ts(type = "number")]
+    pub photos: u64,
 }
 
 /// A model the library can search with.
@@ -378,6 +391,7 @@ pub fn typescript_bindings() -> String {
         Counts::decl(&cfg),
         ModelInfo::decl(&cfg),
         ModelOption::decl(&cfg),
+        PlaceCount::decl(&cfg),
         QueryEncoderOption::decl(&cfg),
         IndexPhase::decl(&cfg),
         IndexingState::decl(&cfg),

@@ -209,6 +209,12 @@ impl Service {
                 offline: s.photos.offline,
             },
             folders,
+            places: searcher
+                .places()?
+                .iter()
+                .take(200)
+                .map(|(name, photos)| PlaceCount { name: name.clone(), photos: *photos })
+                .collect(),
             model: ModelInfo {
                 id: model.id,
                 name: model.name,
@@ -329,6 +335,7 @@ fn filter_of(filters: &Filters) -> Result<PhotoFilter, ApiError> {
         to: date(&filters.to, true)?,
         formats: filters.formats.iter().map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty()).collect(),
         months: Vec::new(),
+        place: filters.place.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string),
     })
 }
 

@@ -113,7 +113,8 @@ impl Service {
         let understood = if request.literal {
             Vec::new()
         } else {
-            understand::understand_terms(&mut terms, &mut filter, understand::today())
+            let places = self.search_engine()?.place_names()?;
+            understand::understand_terms(&mut terms, &mut filter, understand::today(), &places)
         };
         let query = SearchQuery::new(terms, filter, 1).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok((query, understood))

@@ -8,7 +8,7 @@ use rusqlite::{Connection, Transaction};
 use super::{CatalogError, Result};
 
 /// The schema this code writes. A catalog with a higher `user_version` is refused.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// One migration step.
 enum Step {
@@ -136,7 +136,35 @@ END;
 DELETE FROM meta WHERE key = 'generation';
 "#,
     ),
+    Step::Code(
+        add_places,
+        "CREATE INDEX photos_city ON photos(place_city) WHERE place_city IS NOT NULL;
+         CREATE INDEX photos_region ON photos(place_region) WHERE place_region IS NOT NULL;
+         CREATE INDEX photos_country ON photos(place_country) WHERE place_country IS NOT NULL;",
+    ),
 ];
+
+/// Version 5 names where photos were taken (town, region, country, from their GPS position
+/// through the offline geocoder), so that queries and filters can use places.
+fn add_places(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE photos ADD COLUMN place_city TEXT;
+         ALTER TABLE photos ADD COLUMN place_region TEXT;
+         ALTER TABLE photos ADD COLUMN place_country TEXT;",
+    )?;
+    let located: Vec<(i64, f64, f64)> = tx
+        .prepare("SELECT id, gps_lat, gps_lon FROM photos WHERE gps_lat IS NOT NULL AND gps_lon IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update =
+        tx.prepare("UPDATE photos SET place_city = ?2, place_region = ?3, place_country = ?4 WHERE id = ?1")?;
+    for (id, lat, lon) in located {
+        if let Some(place) = crate::places::place_of(lat, lon) {
+            update.execute(rusqlite::params![id, place.city, place.region, place.country])?;
+        }
+    }
+    Ok(())
+}
 
 /// Version 4 stores vectors as little-endian f16 (search runs on an f16 index anyway), in a
 /// rowid table: in the WITHOUT ROWID table before, a row over ~1,000 bytes spilled onto an

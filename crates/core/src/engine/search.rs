@@ -128,6 +128,27 @@ impl Engine {
         Ok((ranked, relevance::judge(&scores, &background, Cutoffs::of(kind))))
     }
 
+    /// The places the library's photos were taken in (countries, regions, towns), with how many
+    /// photos each, most first; kept until the library grows or shrinks.
+    pub fn places(&self) -> Result<Arc<super::Places>> {
+        let photos = self.reader().counts()?.indexed;
+        let mut slot = lock(&self.places);
+        // While indexing the count changes at every batch: counted again at most every 10 s.
+        if let Some((counted_at, when, places)) = slot.as_ref()
+            && (*counted_at == photos || when.elapsed() < std::time::Duration::from_secs(10))
+        {
+            return Ok(places.clone());
+        }
+        let places = Arc::new(self.reader().places()?);
+        *slot = Some((photos, std::time::Instant::now(), places.clone()));
+        Ok(places)
+    }
+
+    /// The names of [`Engine::places`], for understanding queries.
+    pub fn place_names(&self) -> Result<Vec<String>> {
+        Ok(self.places()?.iter().map(|(name, _)| name.clone()).collect())
+    }
+
     /// A sample of the library's vectors that scores are judged against, drawn again when the
     /// library has grown or shrunk by a tenth since.
     fn background_sample(&self, index: &VectorIndex) -> Result<Arc<super::Sample>> {
