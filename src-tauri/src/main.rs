@@ -50,6 +50,11 @@ fn add_folder(app: AppHandle, service: State<'_, Service>, path: String) -> Repl
 }
 
 #[tauri::command(async)]
+fn export_photos(service: State<'_, Service>, request: photo_search_service::api::ExportRequest) -> Reply<()> {
+    service.export_photos(&request.ids, &request.folder)
+}
+
+#[tauri::command(async)]
 fn remove_model_vectors(service: State<'_, Service>, id: String) -> Reply<Settings> {
     service.remove_model_vectors(&id)
 }
@@ -224,6 +229,7 @@ fn main() {
             settings,
             update_settings,
             remove_model_vectors,
+            export_photos,
             fetch_model,
             cancel_fetch,
             upload_image,

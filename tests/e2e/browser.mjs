@@ -159,6 +159,34 @@ test("choosing a model that cannot be downloaded keeps searching with the curren
   await page.fill("#search", "");
 });
 
+test("three picked results are exported to a folder", async () => {
+  await page.fill("#search", "red");
+  // Past the typing delay: a search that lands later would start a new result set.
+  await page.waitForTimeout(800);
+  await eventually("red results", async () => {
+    const r = await results();
+    return r.length >= 4 && r[0].startsWith("red") ? r : null;
+  });
+  for (const i of [0, 1, 2]) await page.click(`#grid-inner .cell[data-index="${i}"]`, { modifiers: ["Control"] });
+  await eventually("three picked", async () => (await page.textContent("#selection-count")) === "3 selected");
+  assert((await page.$$("#grid-inner .cell.picked")).length === 3, "three cells show as picked");
+  const folder = path.join(work, "exported");
+  await page.fill("#export-folder", folder);
+  await page.screenshot({ path: path.join(outDir, "browser-picked.png") });
+  await page.click("#export-start");
+  await eventually("the export finished", async () => {
+    const said = await page.textContent("#selection-message");
+    if (!said.startsWith("Exported 3")) throw new Error(`message: ${said}; status: ${await page.textContent("#status-text")}`);
+    return said;
+  });
+  await page.screenshot({ path: path.join(outDir, "browser-exported.png") });
+  const files = fs.readdirSync(folder).sort();
+  assert(files.length === 3 && files.every((f) => f.startsWith("red")), `exported: ${files}`);
+  await page.click("#selection-clear");
+  await eventually("nothing picked", async () => await page.isHidden("#selection-bar"));
+  await page.fill("#search", "");
+});
+
 test("the status bar reports the library", async () => {
   const text = await eventually("status", async () => {
     const t = await page.textContent("#status-text");

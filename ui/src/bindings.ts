@@ -139,6 +139,28 @@ builtin: boolean, };
 
 export type PlaceCount = { name: string, photos: number, };
 
+export type ExportPhase = "idle" | "running" | "done" | "failed";
+
+export type ExportState = { phase: ExportPhase, folder: string | null, 
+/**
+ * Files handled so far, of `total`.
+ */
+done: number, total: number, copied: number, 
+/**
+ * Files that were in the folder already with the same bytes.
+ */
+already_there: number, 
+/**
+ * Files that could not be copied, with why.
+ */
+failed: Array<string>, };
+
+export type ExportRequest = { ids: number[], 
+/**
+ * An absolute folder path (made if missing; no file there is overwritten).
+ */
+folder: string, };
+
 export type QueryEncoderOption = { id: string, name: string, description: string, license: string | null, };
 
 export type IndexPhase = "idle" | "scanning" | "indexing" | "watching" | "error";
@@ -167,7 +189,7 @@ provider: string | null, runtime_problem: string | null,
  * The model the library is switching to (its name), while the photos are embedded with
  * it; searches use `model` until it covers them.
  */
-switching_to: string | null, indexing: IndexingState, download: DownloadState, 
+switching_to: string | null, indexing: IndexingState, download: DownloadState, export: ExportState, 
 /**
  * Increases whenever the set of indexed photos changes, so results can be refreshed.
  */

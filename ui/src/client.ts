@@ -11,6 +11,7 @@ import type {
   PhotoDetails,
   SearchRequest,
   SearchResponse,
+  ExportRequest,
   Settings,
   SettingsUpdate,
   UploadedImage,
@@ -31,6 +32,7 @@ export interface Commands {
   settings: [Record<string, never>, Settings];
   update_settings: [{ update: SettingsUpdate }, Settings];
   remove_model_vectors: [{ id: string }, Settings];
+  export_photos: [{ request: ExportRequest }, null];
   fetch_model: [Record<string, never>, null];
   cancel_fetch: [Record<string, never>, null];
 }
@@ -51,6 +53,7 @@ export const ROUTES: { [C in Command]: { method: "GET" | "POST"; path: (a: Comma
   settings: { method: "GET", path: () => "/api/settings" },
   update_settings: { method: "POST", path: () => "/api/settings", body: (a) => a.update },
   remove_model_vectors: { method: "POST", path: () => "/api/models/remove-vectors", body: (a) => ({ id: a.id }) },
+  export_photos: { method: "POST", path: () => "/api/export", body: (a) => a.request },
   fetch_model: { method: "POST", path: () => "/api/model/fetch" },
   cancel_fetch: { method: "POST", path: () => "/api/model/cancel" },
 };
@@ -125,6 +128,7 @@ export class Client {
     return this.call("update_settings", { update: full });
   }
   removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }
+  exportPhotos(ids: number[], folder: string) { return this.call("export_photos", { request: { ids, folder } }); }
   fetchModel() { return this.call("fetch_model", {}); }
   cancelFetch() { return this.call("cancel_fetch", {}); }
 

@@ -8,6 +8,8 @@ export interface GridOptions {
   onOpen: (index: number) => void;
   /** The rows in view reach the last loaded results: time to load the next page. */
   onNearEnd?: () => void;
+  /** The set of picked photos (Ctrl/Cmd-click, Shift-click, Ctrl+A) changed. */
+  onPick?: (ids: ReadonlySet<number>) => void;
 }
 
 const GAP = 8;
@@ -28,6 +30,9 @@ export class Grid {
   private cell = 180;
   private frame = 0;
   private readonly rendered = new Map<number, HTMLButtonElement>();
+  /** Photos picked for acting on together, by id, and where a Shift-click range starts. */
+  private readonly picked = new Set<number>();
+  private anchor = -1;
 
   constructor(
     private readonly scroller: HTMLElement,
@@ -47,6 +52,44 @@ export class Grid {
     return this.selected;
   }
 
+  /** The picked photos, in the order shown. */
+  get pickedHits(): Hit[] {
+    return this.hits.filter((h) => this.picked.has(h.id));
+  }
+
+  pickAll(): void {
+    for (const hit of this.hits) this.picked.add(hit.id);
+    this.pickChanged();
+  }
+
+  clearPicks(): void {
+    if (!this.picked.size) return;
+    this.picked.clear();
+    this.pickChanged();
+  }
+
+  private toggle(index: number): void {
+    const id = this.hits[index].id;
+    if (!this.picked.delete(id)) this.picked.add(id);
+    this.anchor = index;
+    this.pickChanged();
+  }
+
+  private pickRange(index: number): void {
+    const from = this.anchor >= 0 ? this.anchor : Math.max(this.selected, 0);
+    for (let i = Math.min(from, index); i <= Math.max(from, index); i++) this.picked.add(this.hits[i].id);
+    this.pickChanged();
+  }
+
+  private pickChanged(): void {
+    for (const [index, el] of this.rendered) {
+      const on = this.picked.has(this.hits[index].id);
+      el.classList.toggle("picked", on);
+      el.setAttribute("aria-selected", String(on));
+    }
+    this.options.onPick?.(this.picked);
+  }
+
   /** Adds a page of results after the ones shown; the scroll position and selection stay. */
   append(hits: Hit[]): void {
     if (!hits.length) return;
@@ -64,6 +107,11 @@ export class Grid {
     if (!keepScroll) {
       this.scroller.scrollTop = 0;
       this.selected = hits.length ? 0 : -1;
+      this.anchor = -1;
+      if (this.picked.size) {
+        this.picked.clear();
+        this.options.onPick?.(this.picked);
+      }
     }
     this.layout();
   }
@@ -119,6 +167,11 @@ export class Grid {
       const hit = this.hits[index];
       const el = document.createElement("button");
       el.className = index === this.selected ? "cell selected" : "cell";
+      if (this.picked.has(hit.id)) el.classList.add("picked");
+      el.setAttribute("role", "gridcell");
+      el.setAttribute("aria-selected", String(this.picked.has(hit.id)));
+      el.draggable = true;
+      el.addEventListener("dragstart", (e) => this.onDragStart(e, index));
       el.tabIndex = -1;
       el.dataset.index = String(index);
       el.dataset.id = String(hit.id);
@@ -132,17 +185,43 @@ export class Grid {
       img.alt = hit.path.split(/[\\/]/).pop() ?? "";
       img.src = this.options.thumbnailUrl(hit);
       el.append(img);
-      el.addEventListener("click", () => {
-        this.select(index);
-        this.options.onOpen(index);
+      el.addEventListener("click", (e) => {
+        // With photos picked, a click picks too; Ctrl/Cmd-click toggles, Shift-click picks a range.
+        if (e.shiftKey) this.pickRange(index);
+        else if (e.ctrlKey || e.metaKey || this.picked.size) this.toggle(index);
+        else {
+          this.select(index);
+          this.options.onOpen(index);
+          return;
+        }
+        this.select(index, false);
       });
       this.inner.append(el);
       this.rendered.set(index, el);
     }
   }
 
+  /** Dragging a photo out of the window drags the picked ones (or this one) as files. */
+  private onDragStart(e: DragEvent, index: number): void {
+    const hit = this.hits[index];
+    const hits = this.picked.has(hit.id) ? this.pickedHits : [hit];
+    const urls = hits.map((h) => "file://" + encodeURI(h.path.replace(/\\/g, "/")));
+    e.dataTransfer?.setData("text/uri-list", urls.join("\r\n"));
+    e.dataTransfer?.setData("text/plain", hits.map((h) => h.path).join("\n"));
+  }
+
   private onKey(e: KeyboardEvent): void {
     if (!this.hits.length) return;
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a") {
+      e.preventDefault();
+      this.pickAll();
+      return;
+    }
+    if (e.key === "Escape" && this.picked.size) {
+      e.preventDefault();
+      this.clearPicks();
+      return;
+    }
     const moves: Record<string, number> = {
       ArrowRight: 1,
       ArrowLeft: -1,

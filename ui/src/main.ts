@@ -87,8 +87,10 @@ class App {
       thumbnailUrl: (hit) => client.thumbnailUrl(hit),
       onOpen: (index) => void this.openPreview(index),
       onNearEnd: () => void this.loadMore(),
+      onPick: (ids) => this.renderSelection(ids.size),
     });
     this.wireSearch();
+    this.wireSelection();
     this.wireFilters();
     this.wireDrops();
     this.wirePreview();
@@ -383,6 +385,40 @@ class App {
     $("sort").addEventListener("change", () => this.showResults(false));
   }
 
+  // ---- picked photos: copy their paths, export them ----
+
+  private wireSelection(): void {
+    const say = (text: string) => ($("selection-message").textContent = text);
+    $("selection-all").addEventListener("click", () => this.grid.pickAll());
+    $("selection-clear").addEventListener("click", () => this.grid.clearPicks());
+    $("selection-copy").addEventListener("click", () => {
+      const paths = this.grid.pickedHits.map((h) => h.path).join("\n");
+      navigator.clipboard.writeText(paths).then(
+        () => say(`Copied ${formatCount(this.grid.pickedHits.length)} paths.`),
+        () => say("The clipboard is not available here."),
+      );
+    });
+    const choose = $<HTMLButtonElement>("export-choose");
+    choose.hidden = !this.client.transport.pickFolder;
+    choose.addEventListener("click", () => {
+      void this.client.transport.pickFolder?.().then((folder) => {
+        if (folder) $<HTMLInputElement>("export-folder").value = folder;
+      });
+    });
+    $("export-start").addEventListener("click", () => {
+      const folder = $<HTMLInputElement>("export-folder").value.trim();
+      const ids = this.grid.pickedHits.map((h) => h.id);
+      if (!folder) return say("Type or choose the folder to export to.");
+      say("");
+      this.client.exportPhotos(ids, folder).catch((e: Error) => say(e.message));
+    });
+  }
+
+  private renderSelection(count: number): void {
+    $("selection-bar").hidden = count === 0;
+    $("selection-count").textContent = `${formatCount(count)} selected`;
+  }
+
   /** The places of the library's photos (from their GPS positions), most photos first. */
   private renderPlaceFilter(status: AppStatus): void {
     const select = $<HTMLSelectElement>("filter-place");
@@ -462,6 +498,12 @@ class App {
     }
     $("status-text").title = s.switching_to && s.download.phase === "failed" ? (s.download.error ?? "") : "";
     if (s.photos.offline) text += ` · ${formatCount(s.photos.offline)} offline`;
+    const x = s.export;
+    if (x.phase === "running") text = `Exporting ${formatCount(x.done)} / ${formatCount(x.total)} to ${x.folder ?? ""} · ${text}`;
+    if (!$("selection-bar").hidden && x.phase !== "idle" && x.phase !== "running") {
+      const failed = x.failed.length ? ` · ${x.failed.length} could not be copied: ${x.failed[0]}` : "";
+      $("selection-message").textContent = `Exported ${formatCount(x.copied)} to ${x.folder ?? ""}${x.already_there ? ` (${formatCount(x.already_there)} already there)` : ""}${failed}`;
+    }
     $("status-text").textContent = text;
     progress.hidden = i.phase !== "indexing" || i.queued === 0;
     progress.max = Math.max(1, i.queued);

@@ -2,7 +2,7 @@
 
 mod bench;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use photo_search_core::api::{IndexSummary, Progress, Status};
 use photo_search_core::catalog::PhotoFilter;
+use photo_search_core::export;
 use photo_search_core::index::Quantization;
 use photo_search_core::indexer::JobControl;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
@@ -156,6 +157,12 @@ struct OutputArgs {
     /// Print a JSON array of {"id", "path", "score"}, best first.
     #[arg(long)]
     json: bool,
+    /// Print only the paths, each followed by a NUL byte (for `xargs -0`).
+    #[arg(long, conflicts_with = "json")]
+    paths0: bool,
+    /// Copy the results into this folder (made if missing; no file there is overwritten).
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
     /// Take the words as they are: no dates are understood in them ("beach 2019" is a
     /// filter on 2019 otherwise).
     #[arg(long)]
@@ -359,7 +366,33 @@ fn print_hits(
     let query = SearchQuery::new(terms, filter, output.limit)?;
     let (ranked, relevance) = engine.search_judged(&query)?;
     let hits = engine.hits(&ranked)?;
-    if output.json {
+    if let Some(folder) = &output.export {
+        let files: Vec<PathBuf> = hits.iter().map(|h| h.path.clone()).collect();
+        let bar = progress_bar();
+        bar.set_length(files.len() as u64);
+        let summary = export::export(&files, folder, &mut |done, _, _| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        eprintln!(
+            "exported {} photos to {} ({} already there)",
+            summary.copied.len(),
+            folder.display(),
+            summary.already_there
+        );
+        for (file, reason) in &summary.failed {
+            eprintln!("could not copy {}: {reason}", file.display());
+        }
+        if !summary.failed.is_empty() {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if output.paths0 {
+        let mut out = std::io::stdout().lock();
+        for hit in &hits {
+            out.write_all(hit.path.as_os_str().as_encoded_bytes())?;
+            out.write_all(b"\0")?;
+        }
+        out.flush()?;
+    } else if output.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         println!("No matching photos. Index some folders first: photo-search index DIR");

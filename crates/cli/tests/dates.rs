@@ -35,12 +35,12 @@ fn dates_in_the_query_filter_the_photos_and_literal_turns_them_off() {
     let (hits, said) = search(&["red", "2019"]);
     assert_eq!(hits.len(), 4, "only the photos of 2019: {hits:?}");
     assert!(hits.iter().all(|h| h.ends_with("0.jpg")) && hits[0] == "red0.jpg", "{hits:?}");
-    assert!(said.contains("understood: 2019"), "{said}");
+    assert!(said.contains("understood: Taken: 2019"), "{said}");
 
     let (hits, said) = search(&["red", "march", "2021"]);
     assert_eq!(hits.len(), 4, "{hits:?}");
     assert!(hits.iter().all(|h| h.ends_with("1.jpg")) && hits[0] == "red1.jpg", "{hits:?}");
-    assert!(said.contains("understood: March 2021"), "{said}");
+    assert!(said.contains("understood: Taken: March 2021"), "{said}");
 
     let (hits, _) = search(&["red", "in", "december"]);
     assert!(hits.iter().all(|h| h.ends_with("2.jpg")) && hits[0] == "red2.jpg", "{hits:?}");

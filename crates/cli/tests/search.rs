@@ -223,3 +223,33 @@ fn removed_folder_leaves_the_library() {
     assert!(t.json(&["search", "red", "--json"]).as_array().unwrap().is_empty());
     assert!(t.path("photos/red0.jpg").is_file(), "files on disk must be untouched");
 }
+
+#[test]
+fn results_can_be_listed_for_xargs_and_exported_to_a_folder() {
+    let t = indexed_library();
+    let out = t.run(&["search", "red", "-n", "3", "--paths0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let paths: Vec<&[u8]> = out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
+    assert_eq!(paths.len(), 3);
+    assert!(
+        out.stdout.ends_with(b"\0")
+            && paths.iter().all(|p| std::path::Path::new(std::str::from_utf8(p).unwrap()).is_file())
+    );
+
+    let folder = t.path("export");
+    let out = t.run(&["search", "red", "-n", "3", "--export", folder.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 3 photos"));
+    let mut names: Vec<String> =
+        std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("red")), "{names:?}");
+    // Again: nothing is copied twice.
+    let out = t.run(&["search", "red", "-n", "3", "--export", folder.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exported 0 photos")
+            && String::from_utf8_lossy(&out.stderr).contains("3 already there")
+    );
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 3);
+}

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod download;
 pub mod encoder;
 pub mod engine;
+pub mod export;
 pub mod fsio;
 #[cfg(libheif)]
 mod heif;

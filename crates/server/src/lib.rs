@@ -96,6 +96,7 @@ pub fn router(service: Service, options: &ServeOptions) -> Router {
         .route("/settings", get(settings).post(update_settings))
         .route("/model/fetch", post(fetch_model))
         .route("/models/remove-vectors", post(remove_model_vectors))
+        .route("/export", post(export_photos))
         .route("/model/cancel", post(cancel_fetch))
         .fallback(|| async { ApiFailure(ApiError::not_found("no such API call")) })
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
@@ -315,6 +316,13 @@ async fn remove_folder(
     Json(body): Json<FolderBody>,
 ) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
     Ok(Json(blocking(&s, move |svc| svc.remove_folder(&body.path)).await?))
+}
+
+async fn export_photos(
+    State(s): State<AppState>,
+    Json(request): Json<photo_search_service::api::ExportRequest>,
+) -> ApiResult<()> {
+    Ok(Json(blocking(&s, move |svc| svc.export_photos(&request.ids, &request.folder)).await?))
 }
 
 #[derive(Deserialize)]

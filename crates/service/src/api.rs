@@ -209,6 +209,41 @@ pub struct DownloadState {
     pub error: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportPhase {
+    #[default]
+    Idle,
+    Running,
+    Done,
+    /// Finished, but some files could not be copied (see `failed`).
+    Failed,
+}
+
+/// The latest export of results into a folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct ExportState {
+    pub phase: ExportPhase,
+    pub folder: Option<String>,
+    /// Files handled so far, of `total`.
+    pub done: u32,
+    pub total: u32,
+    pub copied: u32,
+    /// Files that were in the folder already with the same bytes.
+    pub already_there: u32,
+    /// Files that could not be copied, with why.
+    pub failed: Vec<String>,
+}
+
+/// Photos to copy into a folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct ExportRequest {
+    #[ts(type = "number[]")]
+    pub ids: Vec<i64>,
+    /// An absolute folder path (made if missing; no file there is overwritten).
+    pub folder: String,
+}
+
 /// Everything the status bar, the first-run steps and the settings need; also the event the
 /// service pushes (throttled) whenever something in it changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -228,6 +263,7 @@ pub struct AppStatus {
     pub switching_to: Option<String>,
     pub indexing: IndexingState,
     pub download: DownloadState,
+    pub export: ExportState,
     /// Increases whenever the set of indexed photos changes, so results can be refreshed.
     #[ts(type = "number")]
     pub revision: u64,
@@ -392,6 +428,9 @@ pub fn typescript_bindings() -> String {
         ModelInfo::decl(&cfg),
         ModelOption::decl(&cfg),
         PlaceCount::decl(&cfg),
+        ExportPhase::decl(&cfg),
+        ExportState::decl(&cfg),
+        ExportRequest::decl(&cfg),
         QueryEncoderOption::decl(&cfg),
         IndexPhase::decl(&cfg),
         IndexingState::decl(&cfg),

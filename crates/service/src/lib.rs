@@ -6,6 +6,7 @@
 pub mod api;
 mod download;
 mod events;
+mod export;
 mod jobs;
 mod search;
 mod settings;
@@ -69,6 +70,7 @@ struct Shared {
     indexing: Mutex<IndexingState>,
     download: Mutex<DownloadState>,
     download_cancel: AtomicBool,
+    export: Mutex<ExportState>,
     uploads: Mutex<LruCache<String, Vec<f32>>>,
     rankings: Mutex<LruCache<String, Ranking>>,
     subscribers: Mutex<Vec<Sender<AppStatus>>>,
@@ -103,6 +105,7 @@ impl Service {
             job: Mutex::new(None),
             indexing: Mutex::new(IndexingState::default()),
             download: Mutex::new(DownloadState::default()),
+            export: Mutex::new(ExportState::default()),
             download_cancel: AtomicBool::new(false),
             uploads: Mutex::new(LruCache::new(NonZeroUsize::new(UPLOADS_KEPT).unwrap_or(NonZeroUsize::MIN))),
             rankings: Mutex::new(LruCache::new(NonZeroUsize::new(RANKINGS_KEPT).unwrap_or(NonZeroUsize::MIN))),
@@ -231,6 +234,7 @@ impl Service {
             runtime_problem: s.runtime_problem,
             indexing: lock(&self.shared.indexing).clone(),
             download: lock(&self.shared.download).clone(),
+            export: lock(&self.shared.export).clone(),
             revision: self.shared.revision.load(Ordering::Relaxed),
         })
     }
