@@ -118,6 +118,22 @@ enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Exact duplicates (the same bytes) and, with --similar, groups of similar shots, apart.
+    /// Nothing is deleted: the groups are listed for you to act on.
+    Duplicates {
+        /// Also group similar shots: near-identical (bursts, re-encoded copies), same-scene
+        /// (shots moments apart) or related (looser).
+        #[arg(long, value_enum)]
+        similar: Option<SimilarPreset>,
+        /// Similarity (cosine) every two photos of a similar group reach; overrides the preset.
+        #[arg(long, value_name = "COSINE")]
+        min_similarity: Option<f32>,
+        /// Photos a similar group may hold at most.
+        #[arg(long, default_value_t = 20)]
+        max_group: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Photo counts, model, execution provider, index size.
     Status {
         #[arg(long)]
@@ -298,6 +314,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_hits(&engine, terms, filter.to_filter()?, output)
         }
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
+        Command::Duplicates { similar, min_similarity, max_group, json } => {
+            let threshold = min_similarity.or(similar.map(SimilarPreset::threshold));
+            duplicates(&open(&cli, Access::Read, None)?, threshold, *max_group, *json)
+        }
         Command::Folders { command } => folders(&cli, command),
         Command::Excludes { command } => excludes(&cli, command),
         Command::Models { command } => models_command(&cli, command),
@@ -495,6 +515,65 @@ fn watch(engine: &Engine) -> Result<ExitCode> {
         show(event);
     })?;
     println!("stopped; the index is saved");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SimilarPreset {
+    NearIdentical,
+    SameScene,
+    Related,
+}
+
+impl SimilarPreset {
+    /// Provisional cosines, set on what CLIP's image vectors do with bursts and re-encodings;
+    /// `--min-similarity` chooses another.
+    fn threshold(self) -> f32 {
+        match self {
+            SimilarPreset::NearIdentical => 0.97,
+            SimilarPreset::SameScene => 0.92,
+            SimilarPreset::Related => 0.85,
+        }
+    }
+}
+
+/// Lists exact duplicates and, with a threshold, similar shots.
+fn duplicates(engine: &Engine, similar: Option<f32>, max_group: usize, json: bool) -> Result<ExitCode> {
+    let exact = engine.exact_duplicates()?;
+    let bar = progress_bar();
+    let similar_groups = match similar {
+        Some(threshold) => Some(engine.similar_groups(threshold, max_group.max(2), &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })?),
+        None => None,
+    };
+    bar.finish_and_clear();
+    if json {
+        let paths = |groups: &[Vec<(i64, PathBuf)>]| -> Vec<Vec<String>> {
+            groups.iter().map(|g| g.iter().map(|(_, p)| p.display().to_string()).collect()).collect()
+        };
+        let value = serde_json::json!({
+            "exact": paths(&exact),
+            "similar": similar_groups.as_deref().map(paths),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let print = |title: String, groups: &[Vec<(i64, PathBuf)>]| {
+        println!("{title}: {} group{}", groups.len(), if groups.len() == 1 { "" } else { "s" });
+        for group in groups {
+            println!();
+            for (_, path) in group {
+                println!("  {}", path.display());
+            }
+        }
+    };
+    print("exact duplicates (the same bytes)".into(), &exact);
+    if let (Some(groups), Some(threshold)) = (&similar_groups, similar) {
+        println!();
+        print(format!("similar shots (every two at least {threshold:.2} similar)"), groups);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -502,6 +502,45 @@ impl Catalog {
         Ok(self.conn.query_row("SELECT id FROM photos WHERE path = ?1", [text], |r| r.get(0)).optional()?)
     }
 
+    /// Indexed photos that share their (sampled) content hash with another, grouped: candidates
+    /// for exact duplicates, to be confirmed by their bytes.
+    pub fn same_content_groups(&self) -> Result<Vec<Vec<(i64, PathBuf)>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT content_hash, id, path FROM photos
+             WHERE status = 'indexed' AND content_hash IN (
+                 SELECT content_hash FROM photos WHERE status = 'indexed' AND content_hash IS NOT NULL
+                 GROUP BY content_hash HAVING COUNT(*) > 1)
+             ORDER BY content_hash, id",
+        )?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
+        let mut groups: Vec<Vec<(i64, PathBuf)>> = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        for row in rows {
+            let (hash, id, path) = row?;
+            if last.as_ref() != Some(&hash) {
+                groups.push(Vec::new());
+                last = Some(hash);
+            }
+            if let Some(group) = groups.last_mut() {
+                group.push((id, PathBuf::from(path)));
+            }
+        }
+        Ok(groups)
+    }
+
+    /// The paths of these photos, by id.
+    pub fn paths_of(&self, ids: &[i64]) -> Result<HashMap<i64, PathBuf>> {
+        let mut stmt = self.conn.prepare_cached("SELECT path FROM photos WHERE id = ?1")?;
+        let mut paths = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(path) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                paths.insert(*id, PathBuf::from(path));
+            }
+        }
+        Ok(paths)
+    }
+
     /// The places indexed photos were taken in, each with how many: countries, regions and
     /// towns, most photos first.
     pub fn places(&self) -> Result<Vec<(String, u64)>> {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod catalog;
 pub mod decode;
 pub mod download;
+pub mod duplicates;
 pub mod encoder;
 pub mod engine;
 pub mod export;

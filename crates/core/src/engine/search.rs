@@ -1,12 +1,13 @@
 //! Search: query embeddings (text through a cache, image files, dropped images, library
 //! photos), combined and looked up in the vector index, then filled in from the read connection.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::{Engine, Error, Result, lock};
 use crate::api::SearchHit;
+use crate::duplicates;
 use crate::encoder::EncoderError;
 use crate::index::VectorIndex;
 use crate::query::{SearchQuery, Term};
@@ -126,6 +127,75 @@ impl Engine {
         let background = relevance::background_scores(&combined, &self.background_sample(&index)?);
         let scores: Vec<f32> = ranked.iter().map(|(_, s)| *s).collect();
         Ok((ranked, relevance::judge(&scores, &background, Cutoffs::of(kind))))
+    }
+
+    /// Groups of photos with the same bytes (confirmed by hashing each file whole).
+    pub fn exact_duplicates(&self) -> Result<Vec<duplicates::Group>> {
+        let candidates = self.reader().same_content_groups()?;
+        Ok(duplicates::confirm_exact(candidates))
+    }
+
+    /// Groups of similar shots: every two photos of a group at least `threshold` similar
+    /// (cosine), at most `max_size` photos each, largest groups first. Each photo's nearest
+    /// neighbours in the index propose the pairs; `progress(done, total)` follows them.
+    pub fn similar_groups(
+        &self,
+        threshold: f32,
+        max_size: usize,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<duplicates::Group>> {
+        const NEIGHBOURS: usize = 8;
+        let index = self.vector_index()?;
+        index.wait_ready();
+        let model = &self.model.manifest.id;
+        let total = self.reader().vector_count(model)?;
+        let mut pairs = Vec::new();
+        let mut failed = None;
+        let mut done = 0u64;
+        self.reader().for_each_vector(model, |id, vector| {
+            match index.search(vector, NEIGHBOURS + 1, None) {
+                Ok(found) => pairs.extend(
+                    found
+                        .into_iter()
+                        .filter(|(other, score)| *other != id && *score >= threshold)
+                        .map(|(other, score)| (id.min(other), id.max(other), score)),
+                ),
+                Err(err) => failed = Some(err),
+            }
+            done += 1;
+            if done.is_multiple_of(1000) || done == total {
+                progress(done, total);
+            }
+        })?;
+        if let Some(err) = failed {
+            return Err(err.into());
+        }
+        pairs.sort_by_key(|p| (p.0, p.1));
+        pairs.dedup_by(|a, b| (a.0, a.1) == (b.0, b.1));
+        let mut vectors: HashMap<i64, Vec<f32>> = HashMap::new();
+        for (a, b, _) in &pairs {
+            for id in [a, b] {
+                if !vectors.contains_key(id)
+                    && let Some(v) = self.reader().vector(*id, model)?
+                {
+                    vectors.insert(*id, v);
+                }
+            }
+        }
+        let similarity = |a: i64, b: i64| match (vectors.get(&a), vectors.get(&b)) {
+            (Some(x), Some(y)) => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+            _ => f32::MIN,
+        };
+        let groups = duplicates::complete_linkage(pairs, similarity, threshold, max_size);
+        let ids: Vec<i64> = groups.iter().flatten().copied().collect();
+        let paths = self.reader().paths_of(&ids)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                g.into_iter().filter_map(|id| paths.get(&id).map(|p| (id, p.clone()))).collect::<duplicates::Group>()
+            })
+            .filter(|g| g.len() > 1)
+            .collect())
     }
 
     /// The places the library's photos were taken in (countries, regions, towns), with how many
