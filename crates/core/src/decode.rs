@@ -38,6 +38,8 @@ pub enum DecodeError {
     Empty,
     #[error("not an image (content not recognised)")]
     UnknownFormat,
+    #[error(transparent)]
+    Raw(#[from] crate::raw::RawError),
     #[error("{0} images are not supported by this build (built without libheif)")]
     Unsupported(&'static str),
     #[error("image too large: {width}x{height} pixels (limit {limit} pixels)")]
@@ -137,6 +139,14 @@ const DCT_SCALES: [ScalingFactor; 3] = [ScalingFactor::ONE_EIGHTH, ScalingFactor
 /// 1/4, 1/2) that still covers `target`: Huffman decoding is then nearly all the work left.
 /// JPEGs libjpeg-turbo cannot handle (CMYK, damaged) take the full decoder.
 pub fn decode_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Result<DecodedImage, DecodeError> {
+    if let Some(kind) = crate::raw::kind_of(bytes) {
+        match decode_raw(bytes, limits, target) {
+            Ok(decoded) => return Ok(decoded),
+            // A TIFF from a camera maker's scanner, say: not a RAW after all.
+            Err(DecodeError::Raw(_)) if !matches!(kind, "dng" | "raf" | "orf" | "rw2" | "cr2") => {}
+            Err(err) => return Err(err),
+        }
+    }
     if bytes.len() > 3 && bytes[..3] == [0xFF, 0xD8, 0xFF] {
         match decode_jpeg_scaled(bytes, limits, target) {
             Ok(decoded) => return Ok(decoded),
@@ -145,6 +155,34 @@ pub fn decode_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -
         }
     }
     decode(bytes, limits)
+}
+
+/// A RAW file through its largest embedded JPEG preview, turned as the RAW says (unless the
+/// preview carries its own orientation), with the RAW's own EXIF facts (date, camera, GPS).
+fn decode_raw(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Result<DecodedImage, DecodeError> {
+    let preview = crate::raw::embedded_preview(bytes, |jpeg| {
+        let header = Decompressor::new().ok()?.read_header(jpeg).ok()?;
+        Some((u32::try_from(header.width).ok()?, u32::try_from(header.height).ok()?))
+    })?;
+    let decoded = decode_scaled(preview.jpeg, limits, target)?;
+    let mut rgb = decoded.rgb;
+    let raw_exif = crate::metadata::read_exif_from_file(bytes);
+    let orientation = decoded.exif.orientation.or(raw_exif.orientation).or(preview.orientation);
+    if decoded.exif.orientation.is_none()
+        && let Some(turn) = orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif)
+    {
+        let mut image = DynamicImage::ImageRgb8(rgb);
+        image.apply_orientation(turn);
+        rgb = image.into_rgb8();
+    }
+    let exif = ExifFacts {
+        taken_at: raw_exif.taken_at.or(decoded.exif.taken_at),
+        camera_make: raw_exif.camera_make.or(decoded.exif.camera_make),
+        camera_model: raw_exif.camera_model.or(decoded.exif.camera_model),
+        gps: raw_exif.gps.or(decoded.exif.gps),
+        orientation,
+    };
+    Ok(DecodedImage { rgb, format: preview.kind, exif })
 }
 
 enum JpegPath {

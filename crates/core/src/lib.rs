@@ -22,6 +22,7 @@ pub mod models;
 pub mod places;
 pub mod prepare;
 pub mod query;
+pub mod raw;
 pub mod relevance;
 pub mod runtime;
 pub mod scan;

@@ -50,10 +50,18 @@ pub struct ScanProblem {
     pub message: String,
 }
 
+/// Whether a file is worth trying to decode: a photo extension, or a RAW one when no JPEG of the
+/// same name lies beside it (a RAW+JPEG pair is one photo: the JPEG is indexed).
 pub fn is_photo_name(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    if PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(extension)) {
+        return true;
+    }
+    crate::raw::RAW_EXTENSIONS.iter().any(|r| r.eq_ignore_ascii_case(extension)) && !has_jpeg_sibling(path)
+}
+
+fn has_jpeg_sibling(path: &Path) -> bool {
+    ["jpg", "JPG", "jpeg", "JPEG"].iter().any(|e| path.with_extension(e).is_file())
 }
 
 /// What indexing skips, for the scanner and the watcher alike: hidden names (a leading dot)

@@ -1,0 +1,308 @@
+//! RAW files through their embedded JPEG previews: the largest preview a camera stored (NEF,
+//! CR2, ARW, DNG, PEF, ORF and RW2 are TIFF structures; RAF has a header pointing at its JPEG)
+//! whose short side is at least 256 px, with the RAW's own orientation. The raw sensor data is
+//! never decoded. The parser reads only within the file's bytes with checked arithmetic and
+//! bounded walks, so a malformed file fails alone with a reason; it also runs under the
+//! decoders' panic guard and time limit like every other format.
+//! CR3 (an ISO-BMFF container) is not read yet.
+
+/// Extensions of RAW files the scanner offers for decoding.
+pub const RAW_EXTENSIONS: &[&str] = &["dng", "cr2", "nef", "nrw", "arw", "srf", "sr2", "pef", "orf", "rw2", "raf"];
+
+/// A preview smaller than this on its short side is not worth indexing (a thumbnail).
+pub const MIN_PREVIEW_SHORT_SIDE: u32 = 256;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RawError {
+    #[error("malformed {kind} file: {problem}")]
+    Malformed { kind: &'static str, problem: &'static str },
+    #[error("{kind} file holds no embedded JPEG preview of at least {MIN_PREVIEW_SHORT_SIDE} px")]
+    NoPreview { kind: &'static str },
+}
+
+/// The embedded preview of a RAW file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview<'a> {
+    /// "nef", "cr2", "dng", ...: the format name the catalog stores.
+    pub kind: &'static str,
+    pub jpeg: &'a [u8],
+    /// The RAW's EXIF orientation (1-8), to apply when the preview carries none.
+    pub orientation: Option<u16>,
+}
+
+/// Which RAW format `bytes` hold, if any, by their content.
+pub fn kind_of(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"FUJIFILMCCD-RAW") {
+        return Some("raf");
+    }
+    let magic = bytes.get(..4)?;
+    match magic {
+        b"IIRO" | b"IIRS" | b"MMOR" => return Some("orf"),
+        b"IIU\0" => return Some("rw2"),
+        b"II*\0" | b"MM\0*" => {}
+        _ => return None,
+    }
+    if bytes.get(8..10) == Some(b"CR") {
+        return Some("cr2");
+    }
+    let tiff = Tiff::new(bytes, 0)?;
+    let ifd0 = tiff.u32_at(4)? as usize;
+    let entries = tiff.entries(ifd0)?;
+    if entries.iter().any(|e| e.tag == 0xC612) {
+        return Some("dng");
+    }
+    let make = entries.iter().find(|e| e.tag == 0x010F).and_then(|e| tiff.ascii(e))?;
+    let make = make.to_ascii_uppercase();
+    [("NIKON", "nef"), ("SONY", "arw"), ("PENTAX", "pef"), ("RICOH", "pef"), ("CANON", "cr2"), ("OLYMPUS", "orf")]
+        .iter()
+        .find(|(maker, _)| make.starts_with(maker))
+        .map(|(_, kind)| *kind)
+}
+
+/// The largest embedded JPEG preview of a RAW file with a short side of at least
+/// [`MIN_PREVIEW_SHORT_SIDE`]; `dimensions` reads a candidate's size (None: not a usable JPEG).
+pub fn embedded_preview<'a>(
+    bytes: &'a [u8],
+    dimensions: impl Fn(&[u8]) -> Option<(u32, u32)>,
+) -> Result<Preview<'a>, RawError> {
+    let kind = kind_of(bytes).ok_or(RawError::Malformed { kind: "raw", problem: "not a RAW file" })?;
+    let malformed = |problem| RawError::Malformed { kind, problem };
+    let (candidates, orientation) = if kind == "raf" {
+        let read = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let (offset, length) =
+            (read(84).ok_or(malformed("truncated header"))?, read(88).ok_or(malformed("truncated header"))?);
+        (vec![(offset, length)], None)
+    } else {
+        let tiff = Tiff::new(bytes, 0).ok_or(malformed("truncated TIFF header"))?;
+        let first = tiff.u32_at(4).ok_or(malformed("truncated TIFF header"))? as usize;
+        tiff.previews(first).ok_or(malformed("unreadable image directories"))?
+    };
+    candidates
+        .into_iter()
+        .filter_map(|(offset, length)| bytes.get(offset..offset.checked_add(length)?))
+        .filter(|jpeg| jpeg.starts_with(&[0xFF, 0xD8]))
+        .filter_map(|jpeg| dimensions(jpeg).map(|(w, h)| (jpeg, w, h)))
+        .filter(|(_, w, h)| (*w).min(*h) >= MIN_PREVIEW_SHORT_SIDE)
+        .max_by_key(|(_, w, h)| u64::from(*w) * u64::from(*h))
+        .map(|(jpeg, _, _)| Preview { kind, jpeg, orientation })
+        .ok_or(RawError::NoPreview { kind })
+}
+
+/// Where some bytes are in the file: offset and length.
+type Span = (usize, usize);
+
+/// One directory entry.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    tag: u16,
+    kind: u16,
+    count: u32,
+    /// Where the value is: inside the entry when it fits in 4 bytes, else at the offset there.
+    value_at: usize,
+}
+
+/// A TIFF structure inside `bytes` (offsets relative to `base`), read with bounds checks only.
+struct Tiff<'a> {
+    bytes: &'a [u8],
+    base: usize,
+    little: bool,
+}
+
+/// Directories read at most (IFD chains, SubIFDs): a loop or a bomb ends here.
+const MAX_IFDS: usize = 64;
+const MAX_ENTRIES: usize = 1000;
+
+impl<'a> Tiff<'a> {
+    fn new(bytes: &'a [u8], base: usize) -> Option<Self> {
+        let little = match bytes.get(base..base + 2)? {
+            b"II" => true,
+            b"MM" => false,
+            _ => return None,
+        };
+        Some(Tiff { bytes, base, little })
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        let b = self.bytes.get(self.base.checked_add(at)?..self.base.checked_add(at)?.checked_add(2)?)?;
+        Some(if self.little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let start = self.base.checked_add(at)?;
+        let b = self.bytes.get(start..start.checked_add(4)?)?;
+        Some(if self.little {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        })
+    }
+
+    fn entries(&self, ifd: usize) -> Option<Vec<Entry>> {
+        let count = usize::from(self.u16_at(ifd)?);
+        if count > MAX_ENTRIES {
+            return None;
+        }
+        (0..count)
+            .map(|i| {
+                let at = ifd.checked_add(2)?.checked_add(i.checked_mul(12)?)?;
+                let (tag, kind, count) = (self.u16_at(at)?, self.u16_at(at + 2)?, self.u32_at(at + 4)?);
+                let size = match kind {
+                    1 | 2 | 6 | 7 => 1usize,
+                    3 | 8 => 2,
+                    4 | 9 | 11 | 13 => 4,
+                    _ => 8,
+                };
+                let total = size.checked_mul(count as usize)?;
+                let value_at = if total <= 4 { at + 8 } else { self.u32_at(at + 8)? as usize };
+                Some(Entry { tag, kind, count, value_at })
+            })
+            .collect()
+    }
+
+    /// The `index`th integer value of an entry (SHORT or LONG).
+    fn int(&self, entry: &Entry, index: usize) -> Option<u32> {
+        if index >= entry.count as usize {
+            return None;
+        }
+        match entry.kind {
+            3 => self.u16_at(entry.value_at.checked_add(index.checked_mul(2)?)?).map(u32::from),
+            4 | 13 => self.u32_at(entry.value_at.checked_add(index.checked_mul(4)?)?),
+            _ => None,
+        }
+    }
+
+    fn ascii(&self, entry: &Entry) -> Option<String> {
+        let start = self.base.checked_add(entry.value_at)?;
+        let text = self.bytes.get(start..start.checked_add(entry.count as usize)?)?;
+        Some(String::from_utf8_lossy(text).trim_end_matches('\0').trim().to_string())
+    }
+
+    /// Every embedded JPEG candidate (absolute offset, length) in the directory chain starting
+    /// at `first` and the SubIFDs under it, with IFD0's orientation.
+    fn previews(&self, first: usize) -> Option<(Vec<Span>, Option<u16>)> {
+        let mut candidates = Vec::new();
+        let mut orientation = None;
+        let mut pending = vec![first];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(ifd) = pending.pop() {
+            if ifd == 0 || !seen.insert(ifd) {
+                continue;
+            }
+            if seen.len() > MAX_IFDS {
+                break;
+            }
+            let Some(entries) = self.entries(ifd) else { continue };
+            let find = |tag: u16| entries.iter().find(|e| e.tag == tag);
+            if seen.len() == 1 {
+                orientation = find(0x0112)
+                    .and_then(|e| self.int(e, 0))
+                    .and_then(|o| u16::try_from(o).ok())
+                    .filter(|o| (1..=8).contains(o));
+            }
+            if let (Some(at), Some(len)) =
+                (find(0x0201).and_then(|e| self.int(e, 0)), find(0x0202).and_then(|e| self.int(e, 0)))
+            {
+                candidates.push((self.base + at as usize, len as usize));
+            }
+            let jpeg_strips = find(0x0103).and_then(|e| self.int(e, 0)).is_some_and(|c| c == 6 || c == 7);
+            if jpeg_strips
+                && let (Some(at), Some(len)) =
+                    (find(0x0111).and_then(|e| self.int(e, 0)), find(0x0117).and_then(|e| self.int(e, 0)))
+            {
+                candidates.push((self.base + at as usize, len as usize));
+            }
+            if let Some(sub) = find(0x014A) {
+                pending.extend((0..sub.count.min(16) as usize).filter_map(|i| self.int(sub, i)).map(|o| o as usize));
+            }
+            let next_at = ifd.checked_add(2)?.checked_add(entries.len() * 12)?;
+            if let Some(next) = self.u32_at(next_at) {
+                pending.push(next as usize);
+            }
+        }
+        Some((candidates, orientation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+        let decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg)).ok()?;
+        Some(image::ImageDecoder::dimensions(&decoder))
+    }
+
+    /// A little-endian TIFF with IFD0 (Make, Orientation) pointing at a JPEG through
+    /// JPEGInterchangeFormat, as NEF and PEF files do.
+    fn tiny_raw(jpeg: &[u8], make: &[u8; 6], orientation: u16) -> Vec<u8> {
+        let mut out = b"II*\0".to_vec();
+        out.extend(8u32.to_le_bytes());
+        let entries: [(u16, u16, u32, u32); 4] = [
+            (0x010F, 2, 6, 8 + 2 + 4 * 12 + 4),
+            (0x0112, 3, 1, u32::from(orientation)),
+            (0x0201, 4, 1, 8 + 2 + 4 * 12 + 4 + 6),
+            (0x0202, 4, 1, jpeg.len() as u32),
+        ];
+        out.extend(4u16.to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            out.extend(tag.to_le_bytes());
+            out.extend(kind.to_le_bytes());
+            out.extend(count.to_le_bytes());
+            out.extend(value.to_le_bytes());
+        }
+        out.extend(0u32.to_le_bytes());
+        out.extend(make);
+        out.extend(jpeg);
+        out
+    }
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::RgbImage::new(width, height)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_embedded_preview_and_the_raw_orientation_are_found() {
+        let preview = jpeg(400, 300);
+        let raw = tiny_raw(&preview, b"NIKON\0", 6);
+        assert_eq!(kind_of(&raw), Some("nef"));
+        let found = embedded_preview(&raw, jpeg_size).unwrap();
+        assert_eq!((found.kind, found.jpeg, found.orientation), ("nef", preview.as_slice(), Some(6)));
+    }
+
+    #[test]
+    fn a_thumbnail_sized_preview_is_not_enough() {
+        let raw = tiny_raw(&jpeg(160, 120), b"NIKON\0", 1);
+        assert_eq!(embedded_preview(&raw, jpeg_size), Err(RawError::NoPreview { kind: "nef" }));
+    }
+
+    #[test]
+    fn truncated_and_damaged_raw_files_fail_alone_without_panicking() {
+        let raw = tiny_raw(&jpeg(400, 300), b"NIKON\0", 1);
+        for cut in 0..raw.len() {
+            let _ = embedded_preview(&raw[..cut], jpeg_size);
+        }
+        let mut state = 12345u32;
+        for _ in 0..2000 {
+            let mut damaged = raw.clone();
+            for _ in 0..4 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = (state >> 8) as usize % damaged.len();
+                damaged[at] = (state >> 16) as u8;
+            }
+            let _ = embedded_preview(&damaged, jpeg_size);
+        }
+    }
+
+    #[test]
+    fn plain_tiffs_and_other_files_are_not_raw() {
+        let mut tiff = Vec::new();
+        image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut tiff), image::ImageFormat::Tiff).unwrap();
+        assert_eq!(kind_of(&tiff), None);
+        assert_eq!(kind_of(b"\xFF\xD8\xFF\xE0"), None);
+        assert_eq!(kind_of(b""), None);
+    }
+}
