@@ -187,6 +187,23 @@ test("three picked results are exported to a folder", async () => {
   await page.fill("#search", "");
 });
 
+test("a saved search stays in the sidebar and runs again from there", async () => {
+  await page.fill("#search", "blue");
+  await page.waitForTimeout(800);
+  await page.click("#save-search");
+  await eventually("the saved search", async () => (await page.$$eval("#saved-list .saved-open", (b) => b.map((x) => x.textContent))).includes("blue"));
+  await page.reload();
+  await eventually("kept in the library", async () => (await page.$$eval("#saved-list .saved-open", (b) => b.map((x) => x.textContent))).includes("blue"));
+  await page.click("#saved-list .saved-open");
+  await eventually("its results", async () => {
+    const r = await results();
+    return r.length >= 4 && r.slice(0, 4).every((n) => n.startsWith("blue")) ? r : null;
+  });
+  await page.screenshot({ path: path.join(outDir, "browser-saved-search.png") });
+  await page.click("#saved-list button[aria-label^='Forget']");
+  await eventually("forgotten", async () => await page.isHidden("#saved"));
+});
+
 test("the status bar reports the library", async () => {
   const text = await eventually("status", async () => {
     const t = await page.textContent("#status-text");

@@ -139,6 +139,8 @@ builtin: boolean, };
 
 export type PlaceCount = { name: string, photos: number, };
 
+export type SavedSearch = { name: string, terms: Array<QueryTerm>, filters: Filters, };
+
 export type ExportPhase = "idle" | "running" | "done" | "failed";
 
 export type ExportState = { phase: ExportPhase, folder: string | null, 
@@ -199,6 +201,10 @@ export type Failure = { path: string, reason: string, };
 
 export type Settings = { 
 /**
+ * Searches kept in the sidebar, in order.
+ */
+saved_searches: Array<SavedSearch>, 
+/**
  * The models this library can use: the built-in ones and any other it uses.
  */
 models: Array<ModelOption>, 
@@ -232,6 +238,10 @@ threads: number,
 workers: number, provider: string | null, };
 
 export type SettingsUpdate = { excludes: Array<string> | null, 
+/**
+ * The whole list of saved searches (image terms cannot be kept: they live in memory only).
+ */
+saved_searches: Array<SavedSearch> | null, 
 /**
  * A built-in model's id: searches move to it at once when its vectors cover the library,
  * else after it has embedded the photos in the background.

@@ -47,7 +47,7 @@ describe("HttpTransport", () => {
       "POST /api/settings",
     ]);
     expect(JSON.parse(f.calls[1].body as string)).toEqual({ path: "/photos" });
-    expect(JSON.parse(f.calls[3].body as string)).toEqual({ excludes: ["raw"], model: null, query_encoder: null, model_dir: null, threads: null, workers: null });
+    expect(JSON.parse(f.calls[3].body as string)).toEqual({ excludes: ["raw"], saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null });
   });
 
   it("sends the token as a header, and in URLs that cannot carry headers", async () => {

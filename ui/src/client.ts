@@ -124,7 +124,7 @@ export class Client {
   resume() { return this.call("resume", {}); }
   settings() { return this.call("settings", {}); }
   updateSettings(update: Partial<SettingsUpdate>) {
-    const full: SettingsUpdate = { excludes: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null, ...update };
+    const full: SettingsUpdate = { excludes: null, saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null, ...update };
     return this.call("update_settings", { update: full });
   }
   removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }

@@ -2,8 +2,8 @@
 // preview, the indexing status bar, first-run steps and settings. The same code runs in the
 // desktop app (Tauri IPC) and in a browser against `photo-search serve` (HTTP).
 
-import type { AppStatus, Filters, Hit, PhotoDetails, Settings } from "./bindings";
-import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggleNegative, toTerms } from "./chips";
+import type { AppStatus, Filters, Hit, PhotoDetails, SavedSearch, Settings } from "./bindings";
+import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggleNegative, toTerm, toTerms } from "./chips";
 import { Client, ClientError, HttpTransport, type Transport } from "./client";
 import { Grid } from "./grid";
 
@@ -90,6 +90,7 @@ class App {
       onPick: (ids) => this.renderSelection(ids.size),
     });
     this.wireSearch();
+    this.wireSaved();
     this.wireSelection();
     this.wireFilters();
     this.wireDrops();
@@ -383,6 +384,74 @@ class App {
       $(id).addEventListener("change", () => void this.runSearch());
     }
     $("sort").addEventListener("change", () => this.showResults(false));
+  }
+
+  // ---- saved searches, in the sidebar ----
+
+  private saved: SavedSearch[] = [];
+
+  private wireSaved(): void {
+    $("save-search").addEventListener("click", () => void this.saveSearch());
+    void this.client.settings().then((s) => this.renderSaved(s.saved_searches), () => undefined);
+  }
+
+  private async saveSearch(): Promise<void> {
+    const chips = [...this.chips, ...parseChips(this.search.value)];
+    if (chips.some((c) => c.kind === "image")) {
+      $("result-count").textContent = "A search with a dropped image cannot be saved.";
+      return;
+    }
+    if (!chips.length) return;
+    const name = chips.map(chipLabel).join(", ");
+    const entry: SavedSearch = { name, terms: chips.map(toTerm), filters: this.filters() };
+    const saved = [...this.saved.filter((s) => s.name !== name), entry];
+    try {
+      this.renderSaved((await this.client.updateSettings({ saved_searches: saved })).saved_searches);
+    } catch (error) {
+      $("result-count").textContent = (error as Error).message;
+    }
+  }
+
+  private renderSaved(saved: SavedSearch[]): void {
+    this.saved = saved;
+    $("saved").hidden = saved.length === 0;
+    $("results").classList.toggle("has-saved", saved.length > 0);
+    $("saved-list").replaceChildren(
+      ...saved.map((entry) =>
+        el(
+          "li",
+          {},
+          el("button", { className: "saved-open", textContent: entry.name, title: entry.name, onclick: () => this.openSaved(entry) }),
+          el("button", {
+            className: "small",
+            textContent: "×",
+            ariaLabel: `Forget the saved search ${entry.name}`,
+            onclick: () => {
+              const rest = this.saved.filter((s) => s !== entry);
+              void this.client.updateSettings({ saved_searches: rest }).then((s) => this.renderSaved(s.saved_searches));
+            },
+          }),
+        ),
+      ),
+    );
+  }
+
+  private openSaved(entry: SavedSearch): void {
+    this.chips = entry.terms.flatMap((t): Chip[] => {
+      if (t.kind === "text") return [{ kind: "text", text: t.text, weight: t.weight }];
+      if (t.kind === "photo") return [{ kind: "photo", id: t.id, label: `photo ${t.id}`, weight: t.weight }];
+      return [];
+    });
+    this.search.value = "";
+    const f = entry.filters;
+    $<HTMLSelectElement>("filter-folder").value = f.folder ?? "";
+    $<HTMLInputElement>("filter-from").value = f.from ?? "";
+    $<HTMLInputElement>("filter-to").value = f.to ?? "";
+    $<HTMLSelectElement>("filter-format").value = f.formats[0] ?? "";
+    $<HTMLSelectElement>("filter-place").value = f.place ?? "";
+    this.literal = false;
+    this.renderChips();
+    void this.runSearch();
   }
 
   // ---- picked photos: copy their paths, export them ----

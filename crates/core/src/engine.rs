@@ -405,6 +405,17 @@ impl Engine {
         Ok(kept)
     }
 
+    /// A setting the app keeps in the library (`app:` keys of the catalog), if set.
+    pub fn app_setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.reader().setting(&format!("app:{key}"))?)
+    }
+
+    /// Saves a setting of the app in the library.
+    pub fn set_app_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.require_write()?;
+        Ok(self.catalog().set_setting(&format!("app:{key}"), value)?)
+    }
+
     /// What the scanner and the watcher skip: the options' patterns plus the saved ones.
     pub fn excludes(&self) -> Result<Excludes> {
         Ok(self.options.excludes.with_more(&self.saved_excludes()?))

@@ -277,6 +277,8 @@ pub struct Failure {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Settings {
+    /// Searches kept in the sidebar, in order.
+    pub saved_searches: Vec<SavedSearch>,
     /// The models this library can use: the built-in ones and any other it uses.
     pub models: Vec<ModelOption>,
     /// Other text encoders of the model searches use (queries in other languages).
@@ -302,6 +304,15 @@ pub struct PlaceCount {
     pub name: String,
     #[ts(type = "number")]
     pub photos: u64,
+}
+
+/// A search kept in the library's sidebar: its terms (text and library photos) and filters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SavedSearch {
+    pub name: String,
+    pub terms: Vec<QueryTerm>,
+    #[serde(default)]
+    pub filters: Filters,
 }
 
 /// A model the library can search with.
@@ -338,6 +349,8 @@ pub struct QueryEncoderOption {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SettingsUpdate {
     pub excludes: Option<Vec<String>>,
+    /// The whole list of saved searches (image terms cannot be kept: they live in memory only).
+    pub saved_searches: Option<Vec<SavedSearch>>,
     /// A built-in model's id: searches move to it at once when its vectors cover the library,
     /// else after it has embedded the photos in the background.
     pub model: Option<String>,
@@ -428,6 +441,7 @@ pub fn typescript_bindings() -> String {
         ModelInfo::decl(&cfg),
         ModelOption::decl(&cfg),
         PlaceCount::decl(&cfg),
+        SavedSearch::decl(&cfg),
         ExportPhase::decl(&cfg),
         ExportState::decl(&cfg),
         ExportRequest::decl(&cfg),

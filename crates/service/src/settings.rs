@@ -12,7 +12,9 @@ use photo_search_core::scan::Excludes;
 use photo_search_core::{Engine, EngineOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ErrorKind, ModelOption, QueryEncoderOption, Settings, SettingsUpdate};
+use crate::api::{
+    ApiError, ErrorKind, ModelOption, QueryEncoderOption, QueryTerm, SavedSearch, Settings, SettingsUpdate,
+};
 use crate::{Service, lock};
 
 /// Settings of the app kept beside the catalog (`app-settings.json` in the library): they choose
@@ -64,6 +66,26 @@ impl AppSettings {
     }
 }
 
+/// The catalog setting that keeps the saved searches (JSON).
+const SAVED_SEARCHES: &str = "saved_searches";
+const MAX_SAVED_SEARCHES: usize = 100;
+
+/// The saved searches of the library; none when unreadable (said in the log).
+fn saved_searches(engine: &Engine) -> Vec<SavedSearch> {
+    let json = match engine.app_setting(SAVED_SEARCHES) {
+        Ok(Some(json)) => json,
+        Ok(None) => return Vec::new(),
+        Err(err) => {
+            tracing::warn!("cannot read the saved searches: {err}");
+            return Vec::new();
+        }
+    };
+    serde_json::from_str(&json).unwrap_or_else(|err| {
+        tracing::warn!("the saved searches are unreadable ({err}); showing none");
+        Vec::new()
+    })
+}
+
 impl Service {
     pub fn settings(&self) -> Result<Settings, ApiError> {
         let engine = self.engine()?;
@@ -107,6 +129,7 @@ impl Service {
             })
             .collect();
         Ok(Settings {
+            saved_searches: saved_searches(&engine),
             models,
             query_encoders,
             query_encoder: searched.query_encoder(),
@@ -124,6 +147,23 @@ impl Service {
         let engine = self.engine()?;
         if let Some(excludes) = &update.excludes {
             engine.set_excludes(excludes)?;
+        }
+        if let Some(saved) = &update.saved_searches {
+            if saved.len() > MAX_SAVED_SEARCHES {
+                return Err(ApiError::bad_request(format!("at most {MAX_SAVED_SEARCHES} saved searches")));
+            }
+            for search in saved {
+                if search.name.trim().is_empty() || search.terms.is_empty() {
+                    return Err(ApiError::bad_request("a saved search needs a name and at least one term"));
+                }
+                if search.terms.iter().any(|t| matches!(t, QueryTerm::Image { .. })) {
+                    return Err(ApiError::bad_request(
+                        "a search with a dropped image cannot be saved (the image is kept in memory only)",
+                    ));
+                }
+            }
+            let json = serde_json::to_string(saved).map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+            engine.set_app_setting(SAVED_SEARCHES, &json)?;
         }
         if let Some(query_encoder) = &update.query_encoder {
             let chosen = Some(query_encoder.trim()).filter(|q| !q.is_empty());
