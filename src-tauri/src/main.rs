@@ -50,6 +50,14 @@ fn add_folder(app: AppHandle, service: State<'_, Service>, path: String) -> Repl
 }
 
 #[tauri::command(async)]
+fn duplicates(
+    service: State<'_, Service>,
+    request: photo_search_service::api::DuplicatesRequest,
+) -> Reply<photo_search_service::api::DuplicateGroups> {
+    service.duplicates(&request)
+}
+
+#[tauri::command(async)]
 fn export_photos(service: State<'_, Service>, request: photo_search_service::api::ExportRequest) -> Reply<()> {
     service.export_photos(&request.ids, &request.folder)
 }
@@ -230,6 +238,7 @@ fn main() {
             update_settings,
             remove_model_vectors,
             export_photos,
+            duplicates,
             fetch_model,
             cancel_fetch,
             upload_image,

@@ -261,6 +261,8 @@ for (let i = 0; i < 32; i++) {
   const level = 40 + i * 6;
   writePng(path.join(mostlyGrey, `grey${String(i).padStart(2, "0")}.png`), [level + (i % 5), level, level + 4 - (i % 5)], 2200 + i);
 }
+// A byte copy, for the duplicates view.
+fs.copyFileSync(path.join(mostlyGrey, "grey00.png"), path.join(mostlyGrey, "grey00-copy.png"));
 const greyLibrary = ["--library", path.join(work, "grey-library"), "--model", "models/test-color"];
 await photoSearch([...greyLibrary, "index", mostlyGrey]);
 const greyServer = await serve(greyLibrary);
@@ -294,6 +296,19 @@ test("strong matches come first and weaker ones wait behind 'show more'", async 
   await relevance.click(".understood-remove");
   await eventually("the words taken as they are", async () => (await relevance.$$("#grid-inner .cell")).length > 0 && !(await relevance.textContent("#relevance")).includes("Taken:"));
   await relevance.close();
+});
+
+test("the duplicates view lists the byte copy apart from similar shots", async () => {
+  const dups = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  await dups.goto(greyServer.url);
+  await dups.click("#open-duplicates");
+  await eventually("exact copies", async () => (await dups.textContent("#duplicates-summary")).startsWith("1 group of exact copies"));
+  const paths = await dups.textContent("#duplicates-list .group-paths");
+  assert(paths.includes("grey00.png") && paths.includes("grey00-copy.png"), paths);
+  await dups.screenshot({ path: path.join(outDir, "browser-duplicates.png") });
+  await dups.selectOption("#duplicates-kind", "near-identical");
+  await eventually("similar shots", async () => /similar shots/.test(await dups.textContent("#duplicates-summary")));
+  await dups.close();
 });
 
 // Real camera photos (../shared/photos/camera) with their GPS positions, on the colour model.

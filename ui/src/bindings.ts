@@ -141,6 +141,16 @@ export type PlaceCount = { name: string, photos: number, };
 
 export type SavedSearch = { name: string, terms: Array<QueryTerm>, filters: Filters, };
 
+export type DuplicatesRequest = { 
+/**
+ * "near-identical", "same-scene" or "related"; `None`: exact copies only.
+ */
+similar: string | null, };
+
+export type DuplicateGroups = { exact: Array<Array<GroupPhoto>>, similar: Array<Array<GroupPhoto>>, };
+
+export type GroupPhoto = { id: number, path: string, thumbnail: string | null, };
+
 export type ExportPhase = "idle" | "running" | "done" | "failed";
 
 export type ExportState = { phase: ExportPhase, folder: string | null, 

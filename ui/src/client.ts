@@ -11,6 +11,8 @@ import type {
   PhotoDetails,
   SearchRequest,
   SearchResponse,
+  DuplicateGroups,
+  DuplicatesRequest,
   ExportRequest,
   Settings,
   SettingsUpdate,
@@ -33,6 +35,7 @@ export interface Commands {
   update_settings: [{ update: SettingsUpdate }, Settings];
   remove_model_vectors: [{ id: string }, Settings];
   export_photos: [{ request: ExportRequest }, null];
+  duplicates: [{ request: DuplicatesRequest }, DuplicateGroups];
   fetch_model: [Record<string, never>, null];
   cancel_fetch: [Record<string, never>, null];
 }
@@ -54,6 +57,7 @@ export const ROUTES: { [C in Command]: { method: "GET" | "POST"; path: (a: Comma
   update_settings: { method: "POST", path: () => "/api/settings", body: (a) => a.update },
   remove_model_vectors: { method: "POST", path: () => "/api/models/remove-vectors", body: (a) => ({ id: a.id }) },
   export_photos: { method: "POST", path: () => "/api/export", body: (a) => a.request },
+  duplicates: { method: "POST", path: () => "/api/duplicates", body: (a) => a.request },
   fetch_model: { method: "POST", path: () => "/api/model/fetch" },
   cancel_fetch: { method: "POST", path: () => "/api/model/cancel" },
 };
@@ -129,6 +133,7 @@ export class Client {
   }
   removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }
   exportPhotos(ids: number[], folder: string) { return this.call("export_photos", { request: { ids, folder } }); }
+  duplicates(similar: string | null) { return this.call("duplicates", { request: { similar } }); }
   fetchModel() { return this.call("fetch_model", {}); }
   cancelFetch() { return this.call("cancel_fetch", {}); }
 

@@ -2,7 +2,7 @@
 // preview, the indexing status bar, first-run steps and settings. The same code runs in the
 // desktop app (Tauri IPC) and in a browser against `photo-search serve` (HTTP).
 
-import type { AppStatus, Filters, Hit, PhotoDetails, SavedSearch, Settings } from "./bindings";
+import type { AppStatus, DuplicateGroups, Filters, Hit, PhotoDetails, SavedSearch, Settings } from "./bindings";
 import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggleNegative, toTerm, toTerms } from "./chips";
 import { Client, ClientError, HttpTransport, type Transport } from "./client";
 import { Grid } from "./grid";
@@ -91,6 +91,7 @@ class App {
     });
     this.wireSearch();
     this.wireSaved();
+    this.wireDuplicates();
     this.wireSelection();
     this.wireFilters();
     this.wireDrops();
@@ -384,6 +385,55 @@ class App {
       $(id).addEventListener("change", () => void this.runSearch());
     }
     $("sort").addEventListener("change", () => this.showResults(false));
+  }
+
+  // ---- duplicates and similar shots ----
+
+  private duplicateGroups: DuplicateGroups | null = null;
+
+  private wireDuplicates(): void {
+    const dialog = $<HTMLDialogElement>("duplicates");
+    $("open-duplicates").addEventListener("click", () => {
+      if (!dialog.open) dialog.showModal();
+      void this.loadDuplicates();
+    });
+    $("duplicates-close").addEventListener("click", () => dialog.close());
+    $("duplicates-kind").addEventListener("change", () => void this.loadDuplicates());
+    $("duplicates-copy").addEventListener("click", () => {
+      const g = this.duplicateGroups;
+      const groups = g ? ($<HTMLSelectElement>("duplicates-kind").value ? g.similar : g.exact) : [];
+      const text = groups.map((group) => group.map((p) => p.path).join("\n")).join("\n\n");
+      navigator.clipboard.writeText(text).then(
+        () => ($("duplicates-summary").textContent = `Copied ${formatCount(groups.length)} groups.`),
+        () => ($("duplicates-summary").textContent = "The clipboard is not available here."),
+      );
+    });
+  }
+
+  private async loadDuplicates(): Promise<void> {
+    const kind = $<HTMLSelectElement>("duplicates-kind").value;
+    $("duplicates-summary").textContent = "Looking…";
+    $("duplicates-list").replaceChildren();
+    try {
+      const found = await this.client.duplicates(kind || null);
+      this.duplicateGroups = found;
+      const groups = kind ? found.similar : found.exact;
+      $("duplicates-summary").textContent = groups.length
+        ? `${formatCount(groups.length)} group${groups.length === 1 ? "" : "s"} of ${kind ? "similar shots" : "exact copies"}`
+        : `No ${kind ? "similar shots" : "exact copies"} found.`;
+      $("duplicates-list").replaceChildren(
+        ...groups.map((group) =>
+          el(
+            "li",
+            {},
+            el("div", { className: "group-thumbs" }, ...group.map((p) => el("img", { src: this.client.thumbnailUrl({ id: p.id, thumbnail: p.thumbnail }), alt: p.path.split(/[\\/]/).pop() ?? "", title: p.path }))),
+            el("div", { className: "group-paths", textContent: group.map((p) => p.path).join("\n") }),
+          ),
+        ),
+      );
+    } catch (error) {
+      $("duplicates-summary").textContent = (error as Error).message;
+    }
   }
 
   // ---- saved searches, in the sidebar ----

@@ -97,6 +97,7 @@ pub fn router(service: Service, options: &ServeOptions) -> Router {
         .route("/model/fetch", post(fetch_model))
         .route("/models/remove-vectors", post(remove_model_vectors))
         .route("/export", post(export_photos))
+        .route("/duplicates", post(duplicates))
         .route("/model/cancel", post(cancel_fetch))
         .fallback(|| async { ApiFailure(ApiError::not_found("no such API call")) })
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
@@ -316,6 +317,13 @@ async fn remove_folder(
     Json(body): Json<FolderBody>,
 ) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
     Ok(Json(blocking(&s, move |svc| svc.remove_folder(&body.path)).await?))
+}
+
+async fn duplicates(
+    State(s): State<AppState>,
+    Json(request): Json<photo_search_service::api::DuplicatesRequest>,
+) -> ApiResult<photo_search_service::api::DuplicateGroups> {
+    Ok(Json(blocking(&s, move |svc| svc.duplicates(&request)).await?))
 }
 
 async fn export_photos(

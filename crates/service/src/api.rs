@@ -306,6 +306,28 @@ pub struct PlaceCount {
     pub photos: u64,
 }
 
+/// Which duplicates to list: exact copies always; similar shots with a preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct DuplicatesRequest {
+    /// "near-identical", "same-scene" or "related"; `None`: exact copies only.
+    pub similar: Option<String>,
+}
+
+/// Exact copies (the same bytes) and similar shots, apart; each group's photos by id and path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct DuplicateGroups {
+    pub exact: Vec<Vec<GroupPhoto>>,
+    pub similar: Vec<Vec<GroupPhoto>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct GroupPhoto {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub path: String,
+    pub thumbnail: Option<String>,
+}
+
 /// A search kept in the library's sidebar: its terms (text and library photos) and filters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SavedSearch {
@@ -442,6 +464,9 @@ pub fn typescript_bindings() -> String {
         ModelOption::decl(&cfg),
         PlaceCount::decl(&cfg),
         SavedSearch::decl(&cfg),
+        DuplicatesRequest::decl(&cfg),
+        DuplicateGroups::decl(&cfg),
+        GroupPhoto::decl(&cfg),
         ExportPhase::decl(&cfg),
         ExportState::decl(&cfg),
         ExportRequest::decl(&cfg),

@@ -239,6 +239,38 @@ impl Service {
         })
     }
 
+    /// Exact copies and, with a preset, similar shots of the library (nothing is deleted).
+    pub fn duplicates(&self, request: &DuplicatesRequest) -> Result<DuplicateGroups, ApiError> {
+        let threshold = match request.similar.as_deref() {
+            None | Some("") => None,
+            Some("near-identical") => Some(0.97),
+            Some("same-scene") => Some(0.92),
+            Some("related") => Some(0.85),
+            Some(other) => return Err(ApiError::bad_request(format!("unknown similarity preset {other:?}"))),
+        };
+        let engine = self.search_engine()?;
+        let groups = |found: Vec<photo_search_core::duplicates::Group>| -> Vec<Vec<GroupPhoto>> {
+            found
+                .into_iter()
+                .map(|g| {
+                    g.into_iter()
+                        .map(|(id, path)| GroupPhoto {
+                            id,
+                            path: path.display().to_string(),
+                            thumbnail: engine.thumbnail_path(id).ok().flatten().map(|t| t.display().to_string()),
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let exact = groups(engine.exact_duplicates()?);
+        let similar = match threshold {
+            Some(t) => groups(engine.similar_groups(t, 20, &mut |_, _| {})?),
+            None => Vec::new(),
+        };
+        Ok(DuplicateGroups { exact, similar })
+    }
+
     pub fn failures(&self) -> Result<Vec<Failure>, ApiError> {
         Ok(self
             .engine()?
