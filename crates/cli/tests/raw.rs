@@ -61,25 +61,14 @@ fn tiny_dng(orientation: u16) -> Vec<u8> {
     image::RgbImage::from_pixel(400, 300, image::Rgb([210, 35, 30]))
         .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
         .unwrap();
-    let data = 8 + 2 + 4 * 12 + 4;
-    let entries: [(u16, u16, u32, u32); 4] = [
+    let data = photo_search_core::raw::test_tiff_data_offset(4);
+    let entries = [
         (0x0112, 3, 1, u32::from(orientation)),
         (0x0201, 4, 1, data),
         (0x0202, 4, 1, jpeg.len() as u32),
         (0xC612, 1, 4, u32::from_le_bytes([1, 4, 0, 0])),
     ];
-    let mut out = b"II*\0".to_vec();
-    out.extend(8u32.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    for (tag, kind, count, value) in entries {
-        out.extend(tag.to_le_bytes());
-        out.extend(kind.to_le_bytes());
-        out.extend(count.to_le_bytes());
-        out.extend(value.to_le_bytes());
-    }
-    out.extend(0u32.to_le_bytes());
-    out.extend(jpeg);
-    out
+    photo_search_core::raw::test_tiff(&entries, &jpeg)
 }
 
 #[test]

@@ -223,6 +223,30 @@ impl<'a> Tiff<'a> {
     }
 }
 
+/// A little-endian TIFF with one directory of `entries` (tag, type, count, value) followed by
+/// `data`, which starts at [`test_tiff_data_offset`]: for tests that generate RAW files.
+#[doc(hidden)]
+pub fn test_tiff(entries: &[(u16, u16, u32, u32)], data: &[u8]) -> Vec<u8> {
+    let mut out = b"II*\0".to_vec();
+    out.extend(8u32.to_le_bytes());
+    out.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend(tag.to_le_bytes());
+        out.extend(kind.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend(value.to_le_bytes());
+    }
+    out.extend(0u32.to_le_bytes());
+    out.extend(data);
+    out
+}
+
+/// Where [`test_tiff`]'s data starts for `entries` directory entries.
+#[doc(hidden)]
+pub fn test_tiff_data_offset(entries: usize) -> u32 {
+    (8 + 2 + entries * 12 + 4) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,25 +259,14 @@ mod tests {
     /// A little-endian TIFF with IFD0 (Make, Orientation) pointing at a JPEG through
     /// JPEGInterchangeFormat, as NEF and PEF files do.
     fn tiny_raw(jpeg: &[u8], make: &[u8; 6], orientation: u16) -> Vec<u8> {
-        let mut out = b"II*\0".to_vec();
-        out.extend(8u32.to_le_bytes());
-        let entries: [(u16, u16, u32, u32); 4] = [
-            (0x010F, 2, 6, 8 + 2 + 4 * 12 + 4),
+        let data = test_tiff_data_offset(4);
+        let entries = [
+            (0x010F, 2, 6, data),
             (0x0112, 3, 1, u32::from(orientation)),
-            (0x0201, 4, 1, 8 + 2 + 4 * 12 + 4 + 6),
+            (0x0201, 4, 1, data + 6),
             (0x0202, 4, 1, jpeg.len() as u32),
         ];
-        out.extend(4u16.to_le_bytes());
-        for (tag, kind, count, value) in entries {
-            out.extend(tag.to_le_bytes());
-            out.extend(kind.to_le_bytes());
-            out.extend(count.to_le_bytes());
-            out.extend(value.to_le_bytes());
-        }
-        out.extend(0u32.to_le_bytes());
-        out.extend(make);
-        out.extend(jpeg);
-        out
+        test_tiff(&entries, &[make.as_slice(), jpeg].concat())
     }
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
