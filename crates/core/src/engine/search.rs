@@ -60,20 +60,9 @@ impl Engine {
     }
 
     /// Runs a search: combines the terms' embeddings (weights, negatives), applies the filter,
-    /// returns the best photos first. Photos used as query terms are left out of the results.
-    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        let ranked = self.search_ranked(query)?;
-        self.hits(&ranked)
-    }
-
-    /// [`Engine::search`] as photo ids and scores only, best first: what a page of results is
-    /// cut from.
-    pub fn search_ranked(&self, query: &SearchQuery) -> Result<Vec<(i64, f32)>> {
-        Ok(self.search_judged(query)?.0)
-    }
-
-    /// [`Engine::search_ranked`] with where its strong matches end, judged against the query's
-    /// scores over a sample of the library ([`crate::relevance`]).
+    /// and returns photo ids and scores, best first (photos used as query terms are left out),
+    /// with where its strong matches end, judged against the query's scores over a sample of the
+    /// library ([`crate::relevance`]). [`Engine::hits`] fills in what a page shows.
     pub fn search_judged(&self, query: &SearchQuery) -> Result<(Vec<(i64, f32)>, Relevance)> {
         let started = std::time::Instant::now();
         let dims = self.model.manifest.dims;
