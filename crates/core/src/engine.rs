@@ -549,9 +549,10 @@ impl Engine {
         let manifest = &self.model.manifest;
         let (provider, model_problem, runtime_problem, precision) = match self.encoders() {
             Ok(e) => {
-                // A chosen query encoder that cannot load is the model's problem too: text
-                // queries need it (and fetching the model fetches it).
-                let problem = self.query_text_encoder().err().map(|err| err.to_string());
+                // A chosen query encoder whose files are missing or altered is the model's
+                // problem too: text queries need it (and fetching the model fetches it). Its
+                // files are checked here; its session loads with the first text query.
+                let problem = self.verify_query_encoder().err().map(|err| err.to_string());
                 (Some(e.provider.name().to_string()), problem, None, e.precision)
             }
             Err(err @ Error::Runtime(_)) => (None, None, Some(err.to_string()), self.precision()),
