@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use photo_search_core::api::{IndexSummary, Progress, Status};
 use photo_search_core::catalog::PhotoFilter;
-use photo_search_core::export;
 use photo_search_core::index::Quantization;
 use photo_search_core::indexer::JobControl;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
@@ -22,6 +21,7 @@ use photo_search_core::query::{self, SearchQuery, Term, WeightedTerm};
 use photo_search_core::scan::Excludes;
 use photo_search_core::understand;
 use photo_search_core::{Engine, EngineOptions, ModelSwitch};
+use photo_search_core::{duplicates, export};
 
 #[derive(Parser)]
 #[command(name = "photo-search", version, about = "Find photos by meaning, privately, on this computer.")]
@@ -123,13 +123,13 @@ enum Command {
     Duplicates {
         /// Also group similar shots: near-identical (bursts, re-encoded copies), same-scene
         /// (shots moments apart) or related (looser).
-        #[arg(long, value_enum)]
-        similar: Option<SimilarPreset>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(duplicates::PRESETS.iter().map(|(name, _)| *name)))]
+        similar: Option<String>,
         /// Similarity (cosine) every two photos of a similar group reach; overrides the preset.
         #[arg(long, value_name = "COSINE")]
         min_similarity: Option<f32>,
         /// Photos a similar group may hold at most.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = duplicates::DEFAULT_MAX_GROUP)]
         max_group: usize,
         #[arg(long)]
         json: bool,
@@ -315,7 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status { json, failed } => status(&open(&cli, Access::Read, None)?, *json, *failed),
         Command::Duplicates { similar, min_similarity, max_group, json } => {
-            let threshold = min_similarity.or(similar.map(SimilarPreset::threshold));
+            let threshold = min_similarity.or(similar.as_deref().and_then(duplicates::preset));
             duplicates(&open(&cli, Access::Read, None)?, threshold, *max_group, *json)
         }
         Command::Folders { command } => folders(&cli, command),
@@ -516,25 +516,6 @@ fn watch(engine: &Engine) -> Result<ExitCode> {
     })?;
     println!("stopped; the index is saved");
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum SimilarPreset {
-    NearIdentical,
-    SameScene,
-    Related,
-}
-
-impl SimilarPreset {
-    /// Provisional cosines, set on what CLIP's image vectors do with bursts and re-encodings;
-    /// `--min-similarity` chooses another.
-    fn threshold(self) -> f32 {
-        match self {
-            SimilarPreset::NearIdentical => 0.97,
-            SimilarPreset::SameScene => 0.92,
-            SimilarPreset::Related => 0.85,
-        }
-    }
 }
 
 /// Lists exact duplicates and, with a threshold, similar shots.

@@ -10,6 +10,19 @@ use std::path::PathBuf;
 /// Photos that are the same (exact) or look alike (similar), by id and path.
 pub type Group = Vec<(i64, PathBuf)>;
 
+/// Named similarity thresholds (cosine every two photos of a group reach), loosest last:
+/// near-identical (bursts, re-encoded copies), same-scene (shots moments apart), related.
+/// Provisional: set on what CLIP's image vectors do with bursts and re-encodings.
+pub const PRESETS: &[(&str, f32)] = &[("near-identical", 0.97), ("same-scene", 0.92), ("related", 0.85)];
+
+/// Photos a similar group holds at most, unless chosen otherwise.
+pub const DEFAULT_MAX_GROUP: usize = 20;
+
+/// The threshold of a preset by name.
+pub fn preset(name: &str) -> Option<f32> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
 /// Splits groups that share a sampled content hash into groups whose files have the same bytes
 /// (a full BLAKE3 of each file); files that cannot be read are left out.
 pub fn confirm_exact(candidates: Vec<Group>) -> Vec<Group> {

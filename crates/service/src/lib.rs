@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use lru::LruCache;
 use photo_search_core::catalog::PhotoFilter;
+use photo_search_core::duplicates;
 use photo_search_core::indexer::JobControl;
 use photo_search_core::library::Access;
 use photo_search_core::query::parse_date;
@@ -243,13 +244,13 @@ impl Service {
     pub fn duplicates(&self, request: &DuplicatesRequest) -> Result<DuplicateGroups, ApiError> {
         let threshold = match request.similar.as_deref() {
             None | Some("") => None,
-            Some("near-identical") => Some(0.97),
-            Some("same-scene") => Some(0.92),
-            Some("related") => Some(0.85),
-            Some(other) => return Err(ApiError::bad_request(format!("unknown similarity preset {other:?}"))),
+            Some(name) => Some(
+                duplicates::preset(name)
+                    .ok_or_else(|| ApiError::bad_request(format!("unknown similarity preset {name:?}")))?,
+            ),
         };
         let engine = self.search_engine()?;
-        let groups = |found: Vec<photo_search_core::duplicates::Group>| -> Vec<Vec<GroupPhoto>> {
+        let groups = |found: Vec<duplicates::Group>| -> Vec<Vec<GroupPhoto>> {
             found
                 .into_iter()
                 .map(|g| {
@@ -265,7 +266,7 @@ impl Service {
         };
         let exact = groups(engine.exact_duplicates()?);
         let similar = match threshold {
-            Some(t) => groups(engine.similar_groups(t, 20, &mut |_, _| {})?),
+            Some(t) => groups(engine.similar_groups(t, duplicates::DEFAULT_MAX_GROUP, &mut |_, _| {})?),
             None => Vec::new(),
         };
         Ok(DuplicateGroups { exact, similar })
