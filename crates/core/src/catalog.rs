@@ -647,9 +647,8 @@ fn upsert_photo(
         FailureKind::Permanent => "permanent",
     });
     let (lat, lon) = m.gps.map_or((None, None), |(a, b)| (Some(a), Some(b)));
-    let place = m.gps.and_then(|(lat, lon)| crate::places::place_of(lat, lon));
-    let (city, region, country) = match place {
-        Some(p) => (Some(p.city), Some(p.region), Some(p.country)),
+    let (city, region, country) = match &m.place {
+        Some(p) => (Some(&p.city), Some(&p.region), Some(&p.country)),
         None => (None, None, None),
     };
     Ok(tx.query_row(

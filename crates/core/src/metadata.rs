@@ -19,6 +19,8 @@ pub struct PhotoMeta {
     /// Latitude and longitude in degrees.
     pub gps: Option<(f64, f64)>,
     pub orientation: Option<u16>,
+    /// Where `gps` is (town, region, country), named by the indexing worker.
+    pub place: Option<Box<crate::places::Place>>,
 }
 
 /// The EXIF-derived part of [`PhotoMeta`].

@@ -125,6 +125,8 @@ pub fn prepare_bytes(
         camera_model: exif.camera_model,
         gps: exif.gps,
         orientation: exif.orientation,
+        // Named by the indexing worker: a query image needs no place.
+        place: None,
     };
     Ok(Prepared { content_hash, meta, pixels })
 }

@@ -11,6 +11,7 @@ use super::{IndexRun, IndexerError, Tracker, Work, facts};
 use crate::api::{IndexSummary, Progress};
 use crate::catalog::{FileFailure, Outcome};
 use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
+use crate::metadata::PhotoMeta;
 use crate::prepare::{PrepareError, Prepared, prepare_with_time_limit};
 use crate::scan::ScannedFile;
 
@@ -179,7 +180,9 @@ impl IndexRun<'_> {
                         count: 1,
                         dims: 0,
                     })?;
-                    Outcome::Indexed { file, content_hash: p.content_hash, meta: p.meta, vector }
+                    // Named here, on the worker, not in the catalog's write transaction.
+                    let place = p.meta.gps.and_then(|(lat, lon)| crate::places::place_of(lat, lon)).map(Box::new);
+                    Outcome::Indexed { file, content_hash: p.content_hash, meta: PhotoMeta { place, ..p.meta }, vector }
                 }
                 (Ok(_), Err(failure)) => Outcome::Failed { file, failure: failure.clone() },
                 (Err(PrepareError::File(failure)), _) => Outcome::Failed { file, failure },
