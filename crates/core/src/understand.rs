@@ -183,11 +183,13 @@ pub fn understand_terms(
 pub fn understand_place(query: &str, places: &[String]) -> Option<(String, String)> {
     let words: Vec<&str> = query.split_whitespace().collect();
     let lower: Vec<String> = words.iter().map(|w| w.to_lowercase().trim_matches([',', '.', ';']).to_string()).collect();
+    // Each place name lower-cased once per query, not once per group of words tried.
+    let lowered: Vec<String> = places.iter().map(|p| p.to_lowercase()).collect();
     let known = |name: &str| -> Option<String> {
-        places
+        lowered
             .iter()
-            .find(|p| p.to_lowercase() == name)
-            .cloned()
+            .position(|p| p == name)
+            .map(|i| places[i].clone())
             .or_else(|| places.iter().find(|p| crate::places::country_aliases(p).contains(&name)).cloned())
     };
     for start in 0..words.len() {
