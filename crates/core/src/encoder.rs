@@ -82,8 +82,7 @@ impl Encoders {
         let manifest = &model.manifest;
         let variant_err = |problem: String| EncoderError::Interface { role: "model", path: model.dir.clone(), problem };
         let variant = manifest.variant(precision).map_err(|e| variant_err(e.to_string()))?;
-        let cache = cache_dir.join("ort").join(&manifest.id);
-        let signed_cache = cache_dir.join("signed").join(&manifest.id);
+        let (cache, signed_cache) = graph_caches(cache_dir, &manifest.id);
         let vision_path = graph_to_open(model, &variant.files, &variant.vision, &signed_cache);
         let (vision, provider) = open_session(runtime, "vision", &vision_path, &cache, options.threads)?;
         let text = TextEncoder::open(
@@ -120,6 +119,11 @@ impl Encoders {
         let (session, _) = open_session(&self.runtime, "vision", vision_path, &self.cache, threads)?;
         ImageEncoder::new(session, vision_path, self.size, self.dims)
     }
+}
+
+/// Where a model's optimized graphs and its signed rewrites are cached in the library.
+fn graph_caches(cache_dir: &Path, model_id: &str) -> (PathBuf, PathBuf) {
+    (cache_dir.join("ort").join(model_id), cache_dir.join("signed").join(model_id))
 }
 
 fn gpu_providers() -> Vec<(Provider, ExecutionProviderDispatch)> {
@@ -436,8 +440,9 @@ impl TextEncoder {
         threads: usize,
     ) -> Result<Self, EncoderError> {
         let manifest = &model.manifest;
-        let path = graph_to_open(model, files, graph, &cache_dir.join("signed").join(&manifest.id));
-        let (session, _) = open_session(runtime, "text", &path, &cache_dir.join("ort").join(&manifest.id), threads)?;
+        let (ort_cache, signed_cache) = graph_caches(cache_dir, &manifest.id);
+        let path = graph_to_open(model, files, graph, &signed_cache);
+        let (session, _) = open_session(runtime, "text", &path, &ort_cache, threads)?;
         let tokenizer = ClipTokenizer::from_file(&model.path_of(&spec.tokenizer), spec.context_length, spec.pad_id)?
             .with_padding(spec.padding);
         let projection = spec.projection.as_ref().map(|p| Projection::load(&model.path_of(p))).transpose()?;
