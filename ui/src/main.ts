@@ -830,15 +830,7 @@ class App {
       void this.addFolderInteractive(typed || undefined).then(() => ($<HTMLInputElement>("folder-path").value = ""));
     });
     $("folder-rescan").addEventListener("click", () => void this.client.rescan());
-    const guard = (work: () => Promise<unknown>) => async () => {
-      $("settings-error").textContent = "";
-      try {
-        await work();
-        await this.refreshSettings();
-      } catch (error) {
-        $("settings-error").textContent = (error as Error).message ?? String(error);
-      }
-    };
+    const guard = (work: () => Promise<unknown>) => () => void this.settingsAction(work);
     $("excludes-save").addEventListener("click", guard(() => this.client.updateSettings({ excludes: $<HTMLTextAreaElement>("excludes").value.split("\n") })));
     $("model-dir-use").addEventListener("click", guard(() => this.client.updateSettings({ model_dir: $<HTMLInputElement>("model-dir").value.trim() })));
     $("model-dir-reset").addEventListener("click", guard(() => this.client.updateSettings({ model_dir: "" })));
@@ -848,10 +840,7 @@ class App {
 
   /** The models this library can search with, each with what it costs and what it holds. */
   private renderModels(settings: Settings): void {
-    const act = (work: () => Promise<unknown>) => () => {
-      $("settings-error").textContent = "";
-      work().then(() => this.refreshSettings(), (e: Error) => ($("settings-error").textContent = e.message));
-    };
+    const act = (work: () => Promise<unknown>) => () => void this.settingsAction(work);
     $("settings-models").replaceChildren(
       ...settings.models.map((m) => {
         const d = this.status?.download;
@@ -882,6 +871,17 @@ class App {
     $("query-encoder-row").hidden = settings.query_encoders.length === 0;
     const chosen = settings.query_encoders.find((q) => q.id === settings.query_encoder);
     $("query-encoder-about").textContent = chosen ? `${chosen.description}${chosen.license ? ` Licence: ${chosen.license}.` : ""}` : "";
+  }
+
+  /** Runs a change made in the settings, then shows them again (or why it failed). */
+  private async settingsAction(work: () => Promise<unknown>): Promise<void> {
+    $("settings-error").textContent = "";
+    try {
+      await work();
+      await this.refreshSettings();
+    } catch (error) {
+      $("settings-error").textContent = (error as Error).message ?? String(error);
+    }
   }
 
   private async openSettings(focus?: string): Promise<void> {
