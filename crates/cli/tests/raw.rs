@@ -1,5 +1,6 @@
 //! RAW files through their embedded previews: the NEF samples of ../shared/photos/raw, a
-//! truncated RW2 from ../shared/bad-inputs/raw, and a RAW+JPEG pair.
+//! truncated RW2 from ../shared/bad-inputs/raw, a RAW+JPEG pair, and generated DNG and CR3
+//! files.
 
 mod util;
 
@@ -33,9 +34,9 @@ fn nef_files_are_indexed_from_their_previews_and_a_malformed_raw_fails_alone() {
     assert_eq!(rows.len(), 4);
     for (path, format, width, height) in &rows {
         assert_eq!(format, "jpeg", "{path}");
-        // Upright portraits of 2000x3008's shape (the catalog records the size decoded at).
-        let ratio = f64::from(*height) / f64::from(*width);
-        assert!((ratio - 3008.0 / 2000.0).abs() < 0.01, "{path}: {width}x{height}");
+        // Upright portraits, at the size stored (decoding them at a reduced scale for the model
+        // and the thumbnail does not change what the catalog records).
+        assert_eq!((*width, *height), (2000, 3008), "{path}");
     }
 }
 
@@ -92,4 +93,62 @@ fn a_dng_is_indexed_from_its_preview_turned_as_the_raw_says() {
     assert_eq!(size("upright.dng"), ("dng".to_string(), 400, 300));
     let names = util::hit_names(&t.json(&["search", "red", "--json"]));
     assert_eq!(names.len(), 2);
+}
+
+/// A minimal CR3 (`raw::test_cr3`): CMT1 says Canon EOS R turned by `orientation`, CMT2 a date
+/// in 2021, CMT4 a position in Madrid; the preview is a 400x300 red image.
+fn tiny_cr3(orientation: u16) -> Vec<u8> {
+    use photo_search_core::raw::{test_cr3, test_tiff, test_tiff_data_offset};
+    let jpeg = |width, height| {
+        let mut out = Vec::new();
+        image::RgbImage::from_pixel(width, height, image::Rgb([210, 35, 30]))
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .unwrap();
+        out
+    };
+    let at = test_tiff_data_offset(3);
+    let cmt1 = test_tiff(
+        &[(0x010F, 2, 6, at), (0x0110, 2, 6, at + 6), (0x0112, 3, 1, u32::from(orientation))],
+        b"Canon\0EOS R\0",
+    );
+    let cmt2 = test_tiff(&[(0x9003, 2, 20, test_tiff_data_offset(1))], b"2021:03:14 15:09:26\0");
+    let at = test_tiff_data_offset(4);
+    let data: Vec<u8> = [40u32, 1, 25, 1, 0, 1, 3, 1, 42, 1, 0, 1].iter().flat_map(|p| p.to_le_bytes()).collect();
+    let cmt4 =
+        test_tiff(&[(1, 2, 2, u32::from(b'N')), (2, 5, 3, at), (3, 2, 2, u32::from(b'W')), (4, 5, 3, at + 24)], &data);
+    test_cr3(&cmt1, &cmt2, &cmt4, &jpeg(160, 120), &jpeg(400, 300))
+}
+
+#[test]
+fn a_cr3_is_indexed_from_its_preview_with_its_orientation_date_and_place() {
+    let t = TestDir::new();
+    let photos = t.path("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("IMG_0001.CR3"), tiny_cr3(6)).unwrap();
+    std::fs::write(photos.join("IMG_0002.CR3"), tiny_cr3(1)).unwrap();
+    let mut damaged = tiny_cr3(1);
+    damaged.truncate(300);
+    std::fs::write(photos.join("IMG_0003.CR3"), damaged).unwrap();
+    let out = t.ok(&["index", photos.to_str().unwrap()]);
+    assert!(out.contains("indexed 2,") && out.contains("failed 1,"), "{out}");
+
+    let catalog = rusqlite::Connection::open(t.library().join("catalog.sqlite")).unwrap();
+    let row = |name: &str| -> (String, u32, u32, String, Option<String>) {
+        catalog
+            .query_row(
+                "SELECT format, width, height, camera_model, place_city FROM photos WHERE path LIKE ?1",
+                [format!("%{name}")],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap()
+    };
+    let (format, width, height, model, city) = row("IMG_0001.CR3");
+    assert_eq!((format.as_str(), width, height, model.as_str()), ("cr3", 300, 400, "EOS R"), "orientation 6 turns it");
+    assert_eq!(city.as_deref(), Some("Madrid"));
+    assert_eq!(row("IMG_0002.CR3").1, 400);
+    let names = util::hit_names(&t.json(&["search", "red 2021", "--json"]));
+    assert_eq!(names.len(), 2, "the date taken came from CMT2: {names:?}");
+    let status = t.json(&["status", "--json", "--failed"]);
+    let reason = status["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("cr3"), "{reason}");
 }

@@ -71,6 +71,14 @@ pub struct DecodedImage {
     /// The lower-case format name the catalog stores and filters use ("jpeg", "heic", ...).
     pub format: &'static str,
     pub exif: ExifFacts,
+    /// The image's upright size as stored: `rgb` may be smaller (a JPEG decoded at a reduced
+    /// DCT scale, a RAW's preview); this is what the catalog records.
+    pub size: (u32, u32),
+}
+
+/// `(width, height)` as seen after applying an EXIF orientation (5-8 swap the sides).
+fn upright(size: (u32, u32), orientation: Option<u16>) -> (u32, u32) {
+    if orientation.is_some_and(|o| (5..=8).contains(&o)) { (size.1, size.0) } else { size }
 }
 
 /// Sniffs the format from the content (never the extension) and decodes within `limits`,
@@ -108,13 +116,16 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DecodedImage, Decode
     if let Some(orientation) = exif.orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif) {
         image.apply_orientation(orientation);
     }
-    Ok(DecodedImage { rgb: image.into_rgb8(), format: name, exif })
+    let rgb = image.into_rgb8();
+    let size = rgb.dimensions();
+    Ok(DecodedImage { rgb, format: name, exif, size })
 }
 
 #[cfg(libheif)]
 fn decode_heif(bytes: &[u8], limits: DecodeLimits, name: &'static str) -> Result<DecodedImage, DecodeError> {
     let (rgb, exif) = crate::heif::decode(bytes, limits, name)?;
-    Ok(DecodedImage { rgb, format: name, exif })
+    let size = rgb.dimensions();
+    Ok(DecodedImage { rgb, format: name, exif, size })
 }
 
 #[cfg(not(libheif))]
@@ -143,7 +154,7 @@ pub fn decode_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -
         match decode_raw(bytes, limits, target) {
             Ok(decoded) => return Ok(decoded),
             // A TIFF from a camera maker's scanner, say: not a RAW after all.
-            Err(DecodeError::Raw(_)) if !matches!(kind, "dng" | "raf" | "orf" | "rw2" | "cr2") => {}
+            Err(DecodeError::Raw(_)) if !matches!(kind, "dng" | "raf" | "orf" | "rw2" | "cr2" | "cr3") => {}
             Err(err) => return Err(err),
         }
     }
@@ -165,8 +176,8 @@ fn decode_raw(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Resul
         Some((u32::try_from(header.width).ok()?, u32::try_from(header.height).ok()?))
     })?;
     let decoded = decode_scaled(preview.jpeg, limits, target)?;
-    let mut rgb = decoded.rgb;
-    let raw_exif = crate::metadata::read_exif_from_file(bytes);
+    let (mut rgb, mut size) = (decoded.rgb, decoded.size);
+    let raw_exif = crate::raw::metadata(bytes);
     let orientation = decoded.exif.orientation.or(raw_exif.orientation).or(preview.orientation);
     if decoded.exif.orientation.is_none()
         && let Some(turn) = orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif)
@@ -174,6 +185,7 @@ fn decode_raw(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Resul
         let mut image = DynamicImage::ImageRgb8(rgb);
         image.apply_orientation(turn);
         rgb = image.into_rgb8();
+        size = upright(size, orientation);
     }
     let exif = ExifFacts {
         taken_at: raw_exif.taken_at.or(decoded.exif.taken_at),
@@ -182,7 +194,7 @@ fn decode_raw(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) -> Resul
         gps: raw_exif.gps.or(decoded.exif.gps),
         orientation,
     };
-    Ok(DecodedImage { rgb, format: preview.kind, exif })
+    Ok(DecodedImage { rgb, format: preview.kind, exif, size })
 }
 
 enum JpegPath {
@@ -224,7 +236,8 @@ fn decode_jpeg_scaled(bytes: &[u8], limits: DecodeLimits, target: DecodeTarget) 
     let rgb = RgbImage::from_raw(scaled.width as u32, scaled.height as u32, pixels)
         .ok_or(JpegPath::Refused(DecodeError::NoPixels))?;
     let exif = read_exif_from_file(bytes);
-    Ok(DecodedImage { rgb: oriented(rgb, exif.orientation), format: "jpeg", exif })
+    let size = upright((header.width as u32, header.height as u32), exif.orientation);
+    Ok(DecodedImage { rgb: oriented(rgb, exif.orientation), format: "jpeg", exif, size })
 }
 
 fn oriented(rgb: RgbImage, orientation: Option<u16>) -> RgbImage {

@@ -114,7 +114,7 @@ pub fn prepare_bytes(
     }
     let mut pixels = vec![0.0; 3 * spec.size as usize * spec.size as usize];
     decode::model_tensor(&decoded.rgb, spec, &mut pixels)?;
-    let (width, height) = decoded.rgb.dimensions();
+    let (width, height) = decoded.size;
     let exif = decoded.exif;
     let meta = PhotoMeta {
         width: Some(width),

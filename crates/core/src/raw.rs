@@ -1,13 +1,20 @@
 //! RAW files through their embedded JPEG previews: the largest preview a camera stored (NEF,
-//! CR2, ARW, DNG, PEF, ORF and RW2 are TIFF structures; RAF has a header pointing at its JPEG)
-//! whose short side is at least 256 px, with the RAW's own orientation. The raw sensor data is
-//! never decoded. The parser reads only within the file's bytes with checked arithmetic and
-//! bounded walks, so a malformed file fails alone with a reason; it also runs under the
-//! decoders' panic guard and time limit like every other format.
-//! CR3 (an ISO-BMFF container) is not read yet.
+//! CR2, ARW, DNG, PEF, ORF and RW2 are TIFF structures; RAF has a header pointing at its JPEG;
+//! CR3 is an ISO-BMFF container, read in [`cr3`]) whose short side is at least 256 px, with the
+//! RAW's own orientation. The raw sensor data is never decoded. The parser reads only within the
+//! file's bytes with checked arithmetic and bounded walks, so a malformed file fails alone with a
+//! reason; it also runs under the decoders' panic guard and time limit like every other format.
+
+mod cr3;
+
+#[doc(hidden)]
+pub use cr3::test_cr3;
+
+use crate::metadata::ExifFacts;
 
 /// Extensions of RAW files the scanner offers for decoding.
-pub const RAW_EXTENSIONS: &[&str] = &["dng", "cr2", "nef", "nrw", "arw", "srf", "sr2", "pef", "orf", "rw2", "raf"];
+pub const RAW_EXTENSIONS: &[&str] =
+    &["dng", "cr2", "cr3", "nef", "nrw", "arw", "srf", "sr2", "pef", "orf", "rw2", "raf"];
 
 /// A preview smaller than this on its short side is not worth indexing (a thumbnail).
 pub const MIN_PREVIEW_SHORT_SIDE: u32 = 256;
@@ -34,6 +41,9 @@ pub struct Preview<'a> {
 pub fn kind_of(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"FUJIFILMCCD-RAW") {
         return Some("raf");
+    }
+    if cr3::is_cr3(bytes) {
+        return Some("cr3");
     }
     let magic = bytes.get(..4)?;
     match magic {
@@ -72,6 +82,9 @@ pub fn embedded_preview<'a>(
         let (offset, length) =
             (read(84).ok_or(malformed("truncated header"))?, read(88).ok_or(malformed("truncated header"))?);
         (vec![(offset, length)], None)
+    } else if kind == "cr3" {
+        let cr3 = cr3::read(bytes)?;
+        (cr3.candidates, cr3.facts.orientation)
     } else {
         let tiff = Tiff::new(bytes, 0).ok_or(malformed("truncated TIFF header"))?;
         let first = tiff.u32_at(4).ok_or(malformed("truncated TIFF header"))? as usize;
@@ -86,6 +99,15 @@ pub fn embedded_preview<'a>(
         .max_by_key(|(_, w, h)| u64::from(*w) * u64::from(*h))
         .map(|(jpeg, _, _)| Preview { kind, jpeg, orientation })
         .ok_or(RawError::NoPreview { kind })
+}
+
+/// The date, camera, GPS position and orientation a RAW file records (CR3 keeps them in boxes
+/// of its own; the TIFF-based formats in EXIF directories).
+pub fn metadata(bytes: &[u8]) -> ExifFacts {
+    if cr3::is_cr3(bytes) {
+        return cr3::read(bytes).map(|cr3| cr3.facts).unwrap_or_default();
+    }
+    crate::metadata::read_exif_from_file(bytes)
 }
 
 /// Where some bytes are in the file: offset and length.
@@ -169,6 +191,16 @@ impl<'a> Tiff<'a> {
             4 | 13 => self.u32_at(entry.value_at.checked_add(index.checked_mul(4)?)?),
             _ => None,
         }
+    }
+
+    /// The `index`th RATIONAL value of an entry.
+    fn rational(&self, entry: &Entry, index: usize) -> Option<f64> {
+        if entry.kind != 5 || index >= entry.count as usize {
+            return None;
+        }
+        let at = entry.value_at.checked_add(index.checked_mul(8)?)?;
+        let (numerator, denominator) = (self.u32_at(at)?, self.u32_at(at.checked_add(4)?)?);
+        (denominator != 0).then(|| f64::from(numerator) / f64::from(denominator))
     }
 
     fn ascii(&self, entry: &Entry) -> Option<String> {
@@ -308,6 +340,64 @@ mod tests {
             }
             let _ = embedded_preview(&damaged, jpeg_size);
         }
+    }
+
+    /// A CR3 whose CMT1 says Canon and `orientation`, CMT2 a date, CMT4 40.4N 3.7W, with a
+    /// 160x120 thumbnail and a 400x300 preview.
+    fn tiny_cr3(orientation: u16) -> (Vec<u8>, Vec<u8>) {
+        let at = test_tiff_data_offset(3);
+        let cmt1 = test_tiff(
+            &[(0x010F, 2, 6, at), (0x0110, 2, 6, at + 6), (0x0112, 3, 1, u32::from(orientation))],
+            b"Canon\0EOS R\0",
+        );
+        let cmt2 = test_tiff(&[(0x9003, 2, 20, test_tiff_data_offset(1))], b"2021:03:14 15:09:26\0");
+        let at = test_tiff_data_offset(4);
+        let rational = |parts: [u32; 6]| parts.iter().flat_map(|p| p.to_le_bytes()).collect::<Vec<u8>>();
+        let data = [rational([40, 1, 24, 1, 0, 1]), rational([3, 1, 42, 1, 0, 1])].concat();
+        let cmt4 = test_tiff(
+            &[(1, 2, 2, u32::from(b'N')), (2, 5, 3, at), (3, 2, 2, u32::from(b'W')), (4, 5, 3, at + 24)],
+            &data,
+        );
+        let preview = jpeg(400, 300);
+        (test_cr3(&cmt1, &cmt2, &cmt4, &jpeg(160, 120), &preview), preview)
+    }
+
+    #[test]
+    fn a_cr3_preview_and_its_facts_are_found_in_its_boxes() {
+        let (cr3, preview) = tiny_cr3(6);
+        assert_eq!(kind_of(&cr3), Some("cr3"));
+        let found = embedded_preview(&cr3, jpeg_size).unwrap();
+        assert_eq!((found.kind, found.jpeg, found.orientation), ("cr3", preview.as_slice(), Some(6)));
+        let facts = metadata(&cr3);
+        assert_eq!(facts.camera_make.as_deref(), Some("Canon"));
+        assert_eq!(facts.camera_model.as_deref(), Some("EOS R"));
+        assert_eq!(facts.taken_at, crate::metadata::parse_exif_datetime("2021:03:14 15:09:26"));
+        let (lat, lon) = facts.gps.unwrap();
+        assert!((lat - 40.4).abs() < 1e-9 && (lon + 3.7).abs() < 1e-9, "{lat} {lon}");
+    }
+
+    #[test]
+    fn truncated_and_damaged_cr3_files_fail_alone_without_panicking() {
+        let (cr3, _) = tiny_cr3(1);
+        for cut in 0..cr3.len() {
+            let _ = embedded_preview(&cr3[..cut], jpeg_size);
+            let _ = metadata(&cr3[..cut]);
+        }
+        let mut state = 777u32;
+        for _ in 0..2000 {
+            let mut damaged = cr3.clone();
+            for _ in 0..4 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = (state >> 8) as usize % damaged.len();
+                damaged[at] = (state >> 16) as u8;
+            }
+            let _ = embedded_preview(&damaged, jpeg_size);
+            let _ = metadata(&damaged);
+        }
+        assert_eq!(
+            embedded_preview(&cr3[..100], jpeg_size).map(|p| p.kind),
+            Err(RawError::Malformed { kind: "cr3", problem: "no moov box" })
+        );
     }
 
     #[test]
