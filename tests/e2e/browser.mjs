@@ -298,6 +298,30 @@ test("strong matches come first and weaker ones wait behind 'show more'", async 
   await relevance.close();
 });
 
+test("'Group similar shots' folds the four reds into one result with a count that unfolds", async () => {
+  const folding = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  await folding.goto(greyServer.url);
+  await folding.check("#collapse");
+  await folding.type("#search", "red");
+  const cells = () => folding.$$eval("#grid-inner .cell", (cells) => cells.sort((a, b) => a.dataset.index - b.dataset.index).map((c) => ({ name: c.title.split("\n")[0].split("/").pop(), badge: c.querySelector(".stack-count")?.textContent ?? "" })));
+  const folded = await eventually("one red tile with +3", async () => {
+    const c = await cells();
+    return c.length && c[0].name.startsWith("red") && c[0].badge === "+3" ? c : null;
+  });
+  assert(folded.filter((c) => c.name.startsWith("red")).length === 1, `one red tile: ${JSON.stringify(folded)}`);
+  assert((await folding.textContent("#relevance")).includes("1 strong match"), await folding.textContent("#relevance"));
+  await folding.screenshot({ path: path.join(outDir, "browser-similar-folded.png") });
+  await folding.click("#grid-inner .cell .stack-count");
+  const unfolded = await eventually("the four reds shown", async () => {
+    const c = await cells();
+    return c.filter((x) => x.name.startsWith("red")).length === 4 ? c : null;
+  });
+  assert(unfolded.slice(0, 4).every((c) => c.name.startsWith("red") && !c.badge), JSON.stringify(unfolded));
+  assert((await folding.textContent("#relevance")).includes("4 strong matches"), "the unfolded shots count as strong matches");
+  await folding.uncheck("#collapse");
+  await folding.close();
+});
+
 test("the duplicates view lists the byte copy apart from similar shots", async () => {
   const dups = await browser.newPage({ viewport: { width: 1280, height: 820 } });
   await dups.goto(greyServer.url);

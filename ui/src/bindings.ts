@@ -37,7 +37,12 @@ offset: number,
 /**
  * Take the words as they are: no dates are understood in them.
  */
-literal: boolean, };
+literal: boolean, 
+/**
+ * Fold similar shots (bursts, near-duplicates) into one result that carries the others in
+ * `similar`.
+ */
+collapse: boolean, };
 
 export type Hit = { id: number, path: string, score: number, 
 /**
@@ -48,7 +53,12 @@ taken_at: number | null,
  * The thumbnail file, for the desktop app's asset protocol; `None` over HTTP, where
  * thumbnails are fetched by photo id.
  */
-thumbnail: string | null, };
+thumbnail: string | null, 
+/**
+ * With `collapse`: the similar shots this result stands for, best first (each with no
+ * `similar` of its own).
+ */
+similar: Array<Hit>, };
 
 export type SearchResponse = { hits: Array<Hit>, 
 /**

@@ -25,7 +25,7 @@ describe("HttpTransport", () => {
   it("posts a search as JSON and returns the typed response", async () => {
     const f = fakeFetch(() => ({ status: 200, body: { hits: [{ id: 3, path: "/p/a.jpg", score: 0.5, taken_at: null, thumbnail: null }], took_ms: 4 } }));
     const client = new Client(new HttpTransport("http://h", null, f.impl));
-    const request = { terms: [{ kind: "text" as const, text: "red", weight: 1 }], filters: { folder: null, from: null, to: null, formats: [], place: null }, limit: 10, offset: 0, literal: false };
+    const request = { terms: [{ kind: "text" as const, text: "red", weight: 1 }], filters: { folder: null, from: null, to: null, formats: [], place: null }, limit: 10, offset: 0, literal: false, collapse: false };
     const response = await client.search(request);
     expect(response.hits[0].id).toBe(3);
     expect(f.calls[0]).toMatchObject({ url: "http://h/api/search", method: "POST" });

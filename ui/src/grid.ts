@@ -10,6 +10,8 @@ export interface GridOptions {
   onNearEnd?: () => void;
   /** The set of picked photos (Ctrl/Cmd-click, Shift-click, Ctrl+A) changed. */
   onPick?: (ids: ReadonlySet<number>) => void;
+  /** The "+N" badge of a result standing for similar shots was clicked: show them. */
+  onUnfold?: (index: number) => void;
 }
 
 const GAP = 8;
@@ -185,7 +187,20 @@ export class Grid {
       img.alt = hit.path.split(/[\\/]/).pop() ?? "";
       img.src = this.options.thumbnailUrl(hit);
       el.append(img);
+      if (hit.similar.length) {
+        const shots = `${hit.similar.length} similar shot${hit.similar.length === 1 ? "" : "s"}`;
+        const badge = document.createElement("span");
+        badge.className = "stack-count";
+        badge.textContent = `+${hit.similar.length}`;
+        badge.title = `${shots}: click (or press +) to show them`;
+        el.title = `${hit.path}\nand ${shots}`;
+        el.append(badge);
+      }
       el.addEventListener("click", (e) => {
+        if (e.target instanceof HTMLElement && e.target.classList.contains("stack-count")) {
+          this.options.onUnfold?.(index);
+          return;
+        }
         // With photos picked, a click picks too; Ctrl/Cmd-click toggles, Shift-click picks a range.
         if (e.shiftKey) this.pickRange(index);
         else if (e.ctrlKey || e.metaKey || this.picked.size) this.toggle(index);
@@ -237,6 +252,9 @@ export class Grid {
     } else if (e.key === "Home" || e.key === "End") {
       e.preventDefault();
       this.select(e.key === "Home" ? 0 : this.hits.length - 1);
+    } else if (e.key === "+" && this.hits[this.selected]?.similar.length) {
+      e.preventDefault();
+      this.options.onUnfold?.(this.selected);
     } else if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
       this.options.onOpen(Math.max(this.selected, 0));

@@ -59,6 +59,10 @@ async function makeTransport(): Promise<Transport> {
   return new HttpTransport("", token);
 }
 
+/** The formats the Format filter's "RAW" stands for (as the catalog names them). */
+const RAW_FORMATS = ["dng", "cr2", "cr3", "nef", "arw", "pef", "orf", "rw2", "raf"];
+const COLLAPSE_KEY = "photo-search:collapse";
+
 class App {
   private chips: Chip[] = [];
   private hits: Hit[] = [];
@@ -88,6 +92,7 @@ class App {
       onOpen: (index) => void this.openPreview(index),
       onNearEnd: () => void this.loadMore(),
       onPick: (ids) => this.renderSelection(ids.size),
+      onUnfold: (index) => this.unfold(index),
     });
     this.wireSearch();
     this.wireSaved();
@@ -168,7 +173,7 @@ class App {
       folder: $<HTMLSelectElement>("filter-folder").value || null,
       from: $<HTMLInputElement>("filter-from").value || null,
       to: $<HTMLInputElement>("filter-to").value || null,
-      formats: format ? [format] : [],
+      formats: format === "raw" ? [...RAW_FORMATS] : format ? [format] : [],
       place: $<HTMLSelectElement>("filter-place").value || null,
     };
   }
@@ -219,7 +224,7 @@ class App {
       return;
     }
     try {
-      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: 0, literal: this.literal });
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: 0, literal: this.literal, collapse: this.collapse });
       if (seq !== this.seq) return;
       this.hits = response.hits;
       this.more = response.more;
@@ -247,7 +252,7 @@ class App {
     const seq = this.seq;
     this.loadingMore = true;
     try {
-      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: this.hits.length, literal: this.literal });
+      const response = await this.client.search({ terms, filters: this.filters(), limit: PAGE_SIZE, offset: this.hits.length, literal: this.literal, collapse: this.collapse });
       if (seq !== this.seq || response.offset !== this.hits.length) return;
       this.hits = this.hits.concat(response.hits);
       this.more = response.more && response.hits.length > 0;
@@ -266,7 +271,10 @@ class App {
 
   private showCount(tookMs = this.tookMs): void {
     this.tookMs = tookMs;
-    const all = `${formatCount(this.hits.length)}${this.more ? "+" : ""} photos`;
+    const folded = this.hits.reduce((n, h) => n + h.similar.length, 0);
+    const all = folded
+      ? `${formatCount(this.hits.length)}${this.more ? "+" : ""} results (${formatCount(this.hits.length + folded)} photos)`
+      : `${formatCount(this.hits.length)}${this.more ? "+" : ""} photos`;
     const count = this.strong !== null && !this.showWeaker ? `${formatCount(this.strong)} of ${all}` : all;
     $("result-count").textContent = `${count} · ${Math.round(tookMs)} ms`;
   }
@@ -385,6 +393,28 @@ class App {
       $(id).addEventListener("change", () => void this.runSearch());
     }
     $("sort").addEventListener("change", () => this.showResults(false));
+    const collapse = $<HTMLInputElement>("collapse");
+    collapse.checked = localStorage.getItem(COLLAPSE_KEY) === "1";
+    collapse.addEventListener("change", () => {
+      localStorage.setItem(COLLAPSE_KEY, collapse.checked ? "1" : "0");
+      void this.runSearch();
+    });
+  }
+
+  /** Whether similar shots are folded into one result ("Group similar shots"). */
+  private get collapse(): boolean {
+    return $<HTMLInputElement>("collapse").checked;
+  }
+
+  /** Shows the similar shots folded into the result at `index` of the grid, right after it. */
+  private unfold(index: number): void {
+    const hit = this.grid.items[index];
+    const at = this.hits.indexOf(hit);
+    if (at < 0 || !hit.similar.length) return;
+    this.hits.splice(at, 1, { ...hit, similar: [] }, ...hit.similar);
+    if (this.strong !== null && at < this.strong) this.strong += hit.similar.length;
+    this.showCount();
+    this.showResults(true);
   }
 
   // ---- duplicates and similar shots ----
@@ -497,7 +527,7 @@ class App {
     $<HTMLSelectElement>("filter-folder").value = f.folder ?? "";
     $<HTMLInputElement>("filter-from").value = f.from ?? "";
     $<HTMLInputElement>("filter-to").value = f.to ?? "";
-    $<HTMLSelectElement>("filter-format").value = f.formats[0] ?? "";
+    $<HTMLSelectElement>("filter-format").value = f.formats.length > 1 && f.formats.every((x) => RAW_FORMATS.includes(x)) ? "raw" : (f.formats[0] ?? "");
     $<HTMLSelectElement>("filter-place").value = f.place ?? "";
     this.literal = false;
     this.renderChips();

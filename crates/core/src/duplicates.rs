@@ -91,6 +91,56 @@ pub fn complete_linkage(
     found
 }
 
+/// The preset a results list folds similar shots by ("group similar shots" in the app).
+pub const FOLD_PRESET: &str = "same-scene";
+
+/// Photos one results tile stands for at most (itself and its similar shots).
+pub const MAX_FOLDED: usize = 50;
+
+/// One tile of a results list whose similar shots are folded: the best-ranked photo of the
+/// shots, and the others in rank order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub id: i64,
+    pub score: f32,
+    pub similar: Vec<(i64, f32)>,
+    /// The photo's position in the ranking before folding.
+    pub rank: usize,
+}
+
+/// Appends `ranked` results (best first, ranks counted from `first_rank`) to `tiles`, folding
+/// each into the first tile at `open_from` or later whose photo it is at least `threshold`
+/// similar to (so every photo of a tile is close to the photo shown, and a chain does not grow a
+/// tile), and into no tile that already holds [`MAX_FOLDED`] photos. Tiles before `open_from`
+/// were already shown and stay as they are. A photo without a vector stays a tile of its own.
+pub fn fold_similar(
+    tiles: &mut Vec<Tile>,
+    open_from: usize,
+    ranked: &[(i64, f32)],
+    first_rank: usize,
+    vector: impl Fn(i64) -> Option<Vec<f32>>,
+    threshold: f32,
+) {
+    let mut open: Vec<(usize, Option<Vec<f32>>)> =
+        tiles.iter().enumerate().skip(open_from).map(|(i, tile)| (i, vector(tile.id))).collect();
+    for (offset, &(id, score)) in ranked.iter().enumerate() {
+        let mine = vector(id);
+        let home = mine.as_ref().and_then(|v| {
+            open.iter().find(|(i, leader)| {
+                tiles[*i].similar.len() + 1 < MAX_FOLDED
+                    && leader.as_ref().is_some_and(|l| l.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() >= threshold)
+            })
+        });
+        match home {
+            Some((i, _)) => tiles[*i].similar.push((id, score)),
+            None => {
+                open.push((tiles.len(), mine));
+                tiles.push(Tile { id, score, similar: Vec::new(), rank: first_rank + offset });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +179,41 @@ mod tests {
         let groups =
             confirm_exact(vec![vec![(1, a.clone()), (2, b.clone()), (3, c)], vec![(4, dir.path().join("gone.jpg"))]]);
         assert_eq!(groups, vec![vec![(1, a), (2, b)]]);
+    }
+
+    fn unit(angle: f32) -> Vec<f32> {
+        vec![angle.cos(), angle.sin()]
+    }
+
+    #[test]
+    fn similar_results_fold_into_the_first_close_tile_and_shown_tiles_stay() {
+        // Angles in radians: cos(0.1) = 0.995, cos(0.3) = 0.955, cos(0.6) = 0.825.
+        let angles: HashMap<i64, f32> = [(1, 0.0), (2, 0.1), (3, 1.5), (4, 0.2), (5, 0.3), (6, 1.55)].into();
+        let vector = |id: i64| angles.get(&id).map(|a| unit(*a));
+        let ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6), (5, 0.5), (6, 0.4), (7, 0.3)];
+        let mut tiles = Vec::new();
+        fold_similar(&mut tiles, 0, &ranked[..4], 0, vector, 0.95);
+        let shape = |tiles: &[Tile]| -> Vec<(i64, Vec<i64>, usize)> {
+            tiles.iter().map(|t| (t.id, t.similar.iter().map(|s| s.0).collect(), t.rank)).collect()
+        };
+        assert_eq!(shape(&tiles), vec![(1, vec![2, 4], 0), (3, vec![], 2)]);
+        // Later results: 5 is 0.3 from 1 (0.955) but 1 was shown, so it stands alone; 6 joins 3;
+        // 7 has no vector.
+        fold_similar(&mut tiles, 1, &ranked[4..], 4, vector, 0.95);
+        assert_eq!(shape(&tiles), vec![(1, vec![2, 4], 0), (3, vec![6], 2), (5, vec![], 4), (7, vec![], 6)]);
+    }
+
+    #[test]
+    fn a_chain_does_not_grow_a_tile_and_tiles_are_bounded() {
+        // 0.2 apart each: 1~2 and 2~3 are close (0.98), 1 and 3 are not (cos 0.4 = 0.92).
+        let vector = |id: i64| Some(unit(id as f32 * 0.2));
+        let mut tiles = Vec::new();
+        fold_similar(&mut tiles, 0, &[(1, 0.9), (2, 0.8), (3, 0.7)], 0, vector, 0.95);
+        assert_eq!(tiles.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 3]);
+        let same = |_: i64| Some(unit(0.0));
+        let ranked: Vec<(i64, f32)> = (0..120).map(|i| (i, 1.0)).collect();
+        let mut tiles = Vec::new();
+        fold_similar(&mut tiles, 0, &ranked, 0, same, 0.95);
+        assert_eq!(tiles.iter().map(|t| t.similar.len() + 1).collect::<Vec<_>>(), vec![MAX_FOLDED, MAX_FOLDED, 20]);
     }
 }

@@ -21,6 +21,10 @@ pub struct SearchRequest {
     /// Take the words as they are: no dates are understood in them.
     #[serde(default)]
     pub literal: bool,
+    /// Fold similar shots (bursts, near-duplicates) into one result that carries the others in
+    /// `similar`.
+    #[serde(default)]
+    pub collapse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -92,6 +96,10 @@ pub struct Hit {
     /// The thumbnail file, for the desktop app's asset protocol; `None` over HTTP, where
     /// thumbnails are fetched by photo id.
     pub thumbnail: Option<String>,
+    /// With `collapse`: the similar shots this result stands for, best first (each with no
+    /// `similar` of its own).
+    #[serde(default)]
+    pub similar: Vec<Hit>,
 }
 
 /// An image handed to the app, embedded once and then used in queries by its token.

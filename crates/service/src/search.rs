@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use photo_search_core::duplicates::Tile;
 use photo_search_core::query::{SearchQuery, Term, WeightedTerm};
 use photo_search_core::relevance::Relevance;
 use photo_search_core::understand;
@@ -10,13 +11,18 @@ use photo_search_core::understand;
 use crate::api::{ApiError, Hit, QueryTerm, SearchRequest, SearchResponse, UploadedImage};
 use crate::{MAX_DEPTH, MAX_PAGE, MAX_UPLOAD_BYTES, Service, filter_of, lock};
 
+/// Photos ranked beyond the page at least when similar shots are folded.
+const FOLD_LOOKAHEAD: usize = 64;
+
 /// The ranking of one query, grown as later pages ask for more. Pages are cut from it, so they
 /// follow each other with no repeats even though each deeper index search may rank a little
-/// differently.
+/// differently. Each tile is one photo, or with `collapse` one photo and its similar shots.
 #[derive(Default)]
 pub(crate) struct Ranking {
-    pub(crate) ids: Vec<(i64, f32)>,
+    tiles: Vec<Tile>,
     seen: std::collections::HashSet<i64>,
+    /// Photos ranked so far (tiles and the shots folded into them).
+    ranked: usize,
     /// The index had no more results than this.
     complete: bool,
     /// Where its strong matches end, as the deepest search so far judged it.
@@ -33,54 +39,94 @@ impl Service {
         let offset = request.offset as usize;
         let limit = request.limit.clamp(1, MAX_PAGE) as usize;
         let depth = (offset + limit).min(MAX_DEPTH);
-        let key = serde_json::to_string(&(&request.terms, &request.filters, request.literal)).unwrap_or_default();
-        // The ranking lock is not held while searching: other queries go on meanwhile.
-        let (fresh, known) = {
-            let mut rankings = lock(&self.shared.rankings);
-            let fresh = offset == 0 || !rankings.contains(&key);
-            if fresh {
-                rankings.pop(&key);
+        let key = serde_json::to_string(&(&request.terms, &request.filters, request.literal, request.collapse))
+            .unwrap_or_default();
+        if offset == 0 {
+            lock(&self.shared.rankings).pop(&key);
+        }
+        // The ranking lock is not held while searching: other queries go on meanwhile. Folded
+        // similar shots leave fewer tiles than photos, so that ranking may search deeper again
+        // until the page is full (each search at least half again as deep as the last).
+        loop {
+            let (tiles, ranked, complete) =
+                lock(&self.shared.rankings).peek(&key).map_or((0, 0, false), |r| (r.tiles.len(), r.ranked, r.complete));
+            if tiles >= depth || complete {
+                break;
             }
-            (fresh, rankings.peek(&key).map_or((0, false), |r| (r.ids.len(), r.complete)))
-        };
-        let deeper = if known.0 < depth && !known.1 {
-            // Deeper than needed by half again, so scrolling on does not search at every page.
-            let want = if fresh { depth } else { (depth + depth / 2).min(MAX_DEPTH) };
-            Some((engine.search_judged(&SearchQuery { limit: want, ..query })?, want))
-        } else {
-            None
-        };
-        let mut rankings = lock(&self.shared.rankings);
-        let ranking = rankings.get_or_insert_mut(key, Ranking::default);
-        if let Some(((ranked, relevance), want)) = deeper {
-            ranking.complete = ranked.len() < want || want >= MAX_DEPTH;
+            // Deeper than needed by half again (after the first page), so scrolling on does not
+            // search at every page. Folding looks further ahead: a shot similar to a tile already
+            // shown can no longer join it, and similar shots rank close to each other.
+            let want = if ranked == 0 && !request.collapse {
+                depth
+            } else if request.collapse {
+                (depth.max(ranked) * 3 / 2).max(depth + FOLD_LOOKAHEAD).min(MAX_DEPTH)
+            } else {
+                (depth.max(ranked) * 3 / 2).min(MAX_DEPTH)
+            };
+            let (found, relevance) = engine.search_judged(&SearchQuery { limit: want, ..query.clone() })?;
+            let mut rankings = lock(&self.shared.rankings);
+            let ranking = rankings.get_or_insert_mut(key.clone(), Ranking::default);
+            ranking.complete = found.len() < want || want >= MAX_DEPTH;
             ranking.relevance = Some(relevance);
-            for (id, score) in ranked {
-                if ranking.seen.insert(id) {
-                    ranking.ids.push((id, score));
-                }
+            let new: Vec<(i64, f32)> = found.into_iter().filter(|(id, _)| ranking.seen.insert(*id)).collect();
+            let first_rank = ranking.ranked;
+            ranking.ranked += new.len();
+            if request.collapse {
+                engine.fold_similar(&mut ranking.tiles, offset, &new, first_rank)?;
+            } else {
+                ranking.tiles.extend(new.into_iter().enumerate().map(|(i, (id, score))| Tile {
+                    id,
+                    score,
+                    similar: Vec::new(),
+                    rank: first_rank + i,
+                }));
             }
         }
-        let page: Vec<(i64, f32)> = ranking.ids.iter().skip(offset).take(limit).copied().collect();
-        let more = offset + page.len() < ranking.ids.len() || (!ranking.complete && offset + page.len() < MAX_DEPTH);
+        let mut rankings = lock(&self.shared.rankings);
+        let ranking = rankings.get_or_insert_mut(key, Ranking::default);
+        let page: Vec<Tile> = ranking.tiles.iter().skip(offset).take(limit).cloned().collect();
+        let total = ranking.tiles.len();
+        let more = offset + page.len() < total || (!ranking.complete && ranking.ranked < MAX_DEPTH);
         let weak = ranking.relevance.is_some_and(|r| r.weak);
-        // A cut inside the ranking so far; none while every result yet is a strong match.
-        let strong = ranking.relevance.filter(|r| !r.weak && r.strong < ranking.ids.len()).map(|r| r.strong as u32);
+        // A cut inside the tiles so far; none while every result yet is a strong match.
+        let strong = ranking
+            .relevance
+            .filter(|r| !r.weak && r.strong < ranking.ranked)
+            .map(|r| ranking.tiles.iter().take_while(|t| t.rank < r.strong).count() as u32);
         drop(rankings);
-        let hits = engine
-            .hits(&page)?
-            .into_iter()
-            .map(|h| Hit {
-                id: h.id,
-                path: h.path.display().to_string(),
-                score: h.score,
-                taken_at: h.taken_at,
-                thumbnail: h.thumbnail.map(|p| p.display().to_string()),
-            })
-            .collect();
+        let hits = self.hits_of(&engine, &page)?;
         let took_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!("search page at {offset}: {took_ms:.1} ms");
         Ok(SearchResponse { hits, offset: request.offset, more, strong, weak, understood, took_ms })
+    }
+
+    /// The hits of a page of tiles, the similar shots of each inside its hit, in one query.
+    fn hits_of(&self, engine: &photo_search_core::engine::Engine, page: &[Tile]) -> Result<Vec<Hit>, ApiError> {
+        let photos: Vec<(i64, f32)> =
+            page.iter().flat_map(|t| std::iter::once((t.id, t.score)).chain(t.similar.iter().copied())).collect();
+        let mut found: std::collections::HashMap<i64, Hit> = engine
+            .hits(&photos)?
+            .into_iter()
+            .map(|h| {
+                let hit = Hit {
+                    id: h.id,
+                    path: h.path.display().to_string(),
+                    score: h.score,
+                    taken_at: h.taken_at,
+                    thumbnail: h.thumbnail.map(|p| p.display().to_string()),
+                    similar: Vec::new(),
+                };
+                (h.id, hit)
+            })
+            .collect();
+        Ok(page
+            .iter()
+            .filter_map(|tile| {
+                let mut hit = found.remove(&tile.id)?;
+                hit.similar = tile.similar.iter().filter_map(|(id, _)| found.remove(id)).collect();
+                Some(hit)
+            })
+            .collect())
     }
 
     /// The request's terms and filters as a core query, with the dates its words were

@@ -46,6 +46,7 @@ fn text_query(text: &str, limit: u32) -> SearchRequest {
         limit,
         offset: 0,
         literal: false,
+        collapse: false,
     }
 }
 

@@ -187,6 +187,21 @@ impl Engine {
             .collect())
     }
 
+    /// Folds results into tiles of similar shots ([`duplicates::fold_similar`] at
+    /// [`duplicates::FOLD_PRESET`]), comparing the vectors the index holds.
+    pub fn fold_similar(
+        &self,
+        tiles: &mut Vec<duplicates::Tile>,
+        open_from: usize,
+        ranked: &[(i64, f32)],
+        first_rank: usize,
+    ) -> Result<()> {
+        let index = self.vector_index()?;
+        let threshold = duplicates::preset(duplicates::FOLD_PRESET).unwrap_or(1.0);
+        duplicates::fold_similar(tiles, open_from, ranked, first_rank, |id| index.get(id), threshold);
+        Ok(())
+    }
+
     /// The places the library's photos were taken in (countries, regions, towns), with how many
     /// photos each, most first; kept until the library grows or shrinks.
     pub fn places(&self) -> Result<Arc<super::Places>> {

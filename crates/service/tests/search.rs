@@ -1,0 +1,102 @@
+//! Search through the service as the app sends it: similar shots folded into one result.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use photo_search_core::EngineOptions;
+use photo_search_core::library::Access;
+use photo_search_core::models::ModelChoice;
+use photo_search_service::api::{QueryTerm, SearchRequest};
+use photo_search_service::{Service, ServiceOptions};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn red(offset: u32, limit: u32, collapse: bool) -> SearchRequest {
+    SearchRequest {
+        terms: vec![QueryTerm::Text { text: "red".into(), weight: 1.0 }],
+        filters: Default::default(),
+        limit,
+        offset,
+        literal: false,
+        collapse,
+    }
+}
+
+fn name(path: &str) -> String {
+    path.rsplit('/').next().unwrap().to_string()
+}
+
+#[test]
+fn similar_shots_fold_into_one_result_that_carries_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let shades: [(&str, [u8; 3]); 4] =
+        [("red-1", [220, 20, 20]), ("red-2", [205, 30, 25]), ("red-3", [230, 12, 30]), ("blue", [20, 30, 220])];
+    for (name, rgb) in shades {
+        image::RgbImage::from_pixel(64, 48, image::Rgb(rgb)).save(photos.join(format!("{name}.jpg"))).unwrap();
+    }
+    for i in 0..32u8 {
+        let grey = 40 + i * 5;
+        image::RgbImage::from_pixel(64, 48, image::Rgb([grey, grey, grey]))
+            .save(photos.join(format!("grey-{i}.jpg")))
+            .unwrap();
+    }
+    let engine = EngineOptions::new(
+        dir.path().join("library"),
+        ModelChoice::Dir(repo().join("models/test-color")),
+        Access::Write,
+    );
+    let service = Service::open(ServiceOptions { engine, background: false }).unwrap();
+    service.add_folder(photos.to_str().unwrap()).unwrap();
+    service.start_background();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while service.status().unwrap().photos.indexed < 36 {
+        assert!(Instant::now() < deadline, "indexing did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let flat = service.search(&red(0, 40, false)).unwrap();
+    let names: Vec<String> = flat.hits.iter().map(|h| name(&h.path)).collect();
+    assert!(names[..3].iter().all(|n| n.starts_with("red-")), "{names:?}");
+    assert!(flat.hits.iter().all(|h| h.similar.is_empty()));
+    assert_eq!(flat.strong, Some(3), "the three reds are the strong matches");
+
+    let folded = service.search(&red(0, 40, true)).unwrap();
+    let first = &folded.hits[0];
+    assert!(name(&first.path).starts_with("red-"), "{first:?}");
+    let mut similar: Vec<String> = first.similar.iter().map(|h| name(&h.path)).collect();
+    similar.sort();
+    let mut others: Vec<String> = names[..3].iter().filter(|n| **n != name(&first.path)).cloned().collect();
+    others.sort();
+    assert_eq!(similar, others, "the other two reds fold into the first");
+    assert!(first.similar.iter().all(|h| h.similar.is_empty() && h.thumbnail.is_some()));
+    assert!(folded.hits[1..].iter().all(|h| !name(&h.path).starts_with("red-")), "{:?}", folded.hits);
+    assert_eq!(folded.strong, Some(1), "the strong matches are one tile");
+    let shown: usize = folded.hits.iter().map(|h| 1 + h.similar.len()).sum();
+    assert_eq!(shown, flat.hits.len(), "every photo is still there, folded or not");
+
+    // Pages of one tile follow each other with no repeats, every photo once, the reds folded.
+    // (The colour model's greys fold too: their vectors differ in brightness only.)
+    let (mut seen, mut tiles, mut offset) = (Vec::new(), Vec::new(), 0);
+    loop {
+        let page = service.search(&red(offset, 1, true)).unwrap();
+        assert_eq!(page.hits.len(), 1, "page {offset}");
+        let tile = &page.hits[0];
+        tiles.push(name(&tile.path));
+        seen.extend(std::iter::once(tile).chain(&tile.similar).map(|h| name(&h.path)));
+        offset += 1;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(tiles.iter().filter(|n| n.starts_with("red-")).count(), 1, "{tiles:?}");
+    assert!(tiles.contains(&"blue.jpg".to_string()), "{tiles:?}");
+    seen.sort();
+    let count = seen.len();
+    seen.dedup();
+    assert_eq!((count, seen.len()), (36, 36), "every photo once: {seen:?}");
+    service.close();
+}
