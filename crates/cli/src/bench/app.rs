@@ -48,6 +48,14 @@ pub fn run(options: EngineOptions, photos: usize, work: &Path, queries: usize) -
     // The same query again: its text embedding comes from the cache, the rest is the same path.
     let repeated = (0..queries.min(100)).map(|_| server.search_once("beach sunset")).collect::<Result<Vec<_>>>()?;
     print_latencies("  the same query repeated (text encoding cached)", &repeated);
+    // "Group similar shots" off and on, alternating, each query new.
+    let (mut plain, mut folded) = (Vec::new(), Vec::new());
+    for _ in 0..queries {
+        plain.push(server.search_with(&words.next_query(), false)?);
+        folded.push(server.search_with(&words.next_query(), true)?);
+    }
+    print_latencies("first page, alternating: similar shots apart", &plain);
+    print_latencies("first page, alternating: similar shots grouped", &folded);
 
     // Copied files: time until searchable, with searches going on (as a person would), and once
     // with none, for the watcher's own rate.
@@ -322,11 +330,17 @@ impl Server {
 
     /// One first-page text query, as the UI sends it; milliseconds, client side.
     fn search_once(&self, text: &str) -> Result<f64> {
+        self.search_with(text, false)
+    }
+
+    /// One first page, as the UI asks with "Group similar shots" off or on.
+    fn search_with(&self, text: &str, collapse: bool) -> Result<f64> {
         let body = serde_json::json!({
             "terms": [{"kind": "text", "text": text, "weight": 1.0}],
             "filters": {"folder": null, "from": null, "to": null, "formats": []},
             "limit": PAGE,
             "offset": 0,
+            "collapse": collapse,
         });
         let started = Instant::now();
         let response = self.post("/api/search", &body.to_string())?;
