@@ -10,101 +10,29 @@ use std::path::{Path, PathBuf};
 use photo_search_core::EngineOptions;
 use photo_search_core::library::{Access, LIBRARY_ENV, Library};
 use photo_search_core::models::ModelChoice;
-use photo_search_service::api::*;
+use photo_search_service::api::{self, ApiError, ErrorKind, FolderInfo, STATUS_EVENT, UploadedImage};
 use photo_search_service::{Service, ServiceOptions};
 use tauri::{AppHandle, Emitter, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 
 type Reply<T> = Result<T, ApiError>;
 
+/// Every operation of the contract (`api::OPERATIONS`) through one command: `op` names it and
+/// `request` is its request. Adding a folder also opens it to the asset protocol.
 #[tauri::command(async)]
-fn status(service: State<'_, Service>) -> Reply<AppStatus> {
-    service.status()
-}
-
-#[tauri::command(async)]
-fn search(service: State<'_, Service>, request: SearchRequest) -> Reply<SearchResponse> {
-    service.search(&request)
-}
-
-#[tauri::command(async)]
-fn photo(service: State<'_, Service>, id: i64) -> Reply<PhotoDetails> {
-    service.photo(id)
-}
-
-#[tauri::command(async)]
-fn failures(service: State<'_, Service>) -> Reply<Vec<Failure>> {
-    service.failures()
-}
-
-#[tauri::command(async)]
-fn folders(service: State<'_, Service>) -> Reply<Vec<FolderInfo>> {
-    service.folders()
-}
-
-#[tauri::command(async)]
-fn add_folder(app: AppHandle, service: State<'_, Service>, path: String) -> Reply<Vec<FolderInfo>> {
-    let folders = service.add_folder(&path)?;
-    allow_folders(&app, &folders);
-    Ok(folders)
-}
-
-#[tauri::command(async)]
-fn duplicates(
+fn rpc(
+    app: AppHandle,
     service: State<'_, Service>,
-    request: photo_search_service::api::DuplicatesRequest,
-) -> Reply<photo_search_service::api::DuplicateGroups> {
-    service.duplicates(&request)
-}
-
-#[tauri::command(async)]
-fn export_photos(service: State<'_, Service>, request: photo_search_service::api::ExportRequest) -> Reply<()> {
-    service.export_photos(&request.ids, &request.folder)
-}
-
-#[tauri::command(async)]
-fn remove_model_vectors(service: State<'_, Service>, id: String) -> Reply<Settings> {
-    service.remove_model_vectors(&id)
-}
-
-#[tauri::command(async)]
-fn remove_folder(service: State<'_, Service>, path: String) -> Reply<Vec<FolderInfo>> {
-    service.remove_folder(&path)
-}
-
-#[tauri::command(async)]
-fn rescan(service: State<'_, Service>) {
-    service.rescan();
-}
-
-#[tauri::command(async)]
-fn pause(service: State<'_, Service>) {
-    service.pause();
-}
-
-#[tauri::command(async)]
-fn resume(service: State<'_, Service>) {
-    service.resume();
-}
-
-#[tauri::command(async)]
-fn settings(service: State<'_, Service>) -> Reply<Settings> {
-    service.settings()
-}
-
-#[tauri::command(async)]
-fn update_settings(service: State<'_, Service>, update: SettingsUpdate) -> Reply<Settings> {
-    service.update_settings(&update)
-}
-
-#[tauri::command(async)]
-fn fetch_model(service: State<'_, Service>) -> Reply<()> {
-    service.fetch_model()
-}
-
-#[tauri::command(async)]
-fn cancel_fetch(service: State<'_, Service>) {
-    service.cancel_fetch();
+    op: String,
+    request: serde_json::Value,
+) -> Reply<serde_json::Value> {
+    let answer = api::call(&service, &op, request)?;
+    if op == "add_folder"
+        && let Ok(folders) = serde_json::from_value::<Vec<FolderInfo>>(answer.clone())
+    {
+        allow_folders(&app, &folders);
+    }
+    Ok(answer)
 }
 
 /// An image pasted or picked in the window: the raw bytes are the request body.
@@ -216,36 +144,14 @@ fn main() {
             let updates = service.subscribe();
             std::thread::Builder::new().name("status-to-window".into()).spawn(move || {
                 for status in updates {
-                    if handle.emit("status", &status).is_err() {
+                    if handle.emit(STATUS_EVENT, &status).is_err() {
                         break;
                     }
                 }
             })?;
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            status,
-            search,
-            photo,
-            failures,
-            folders,
-            add_folder,
-            remove_folder,
-            rescan,
-            pause,
-            resume,
-            settings,
-            update_settings,
-            remove_model_vectors,
-            export_photos,
-            duplicates,
-            fetch_model,
-            cancel_fetch,
-            upload_image,
-            image_from_path,
-            open_photo,
-            reveal_photo,
-        ])
+        .invoke_handler(tauri::generate_handler![rpc, upload_image, image_from_path, open_photo, reveal_photo,])
         .build(tauri::generate_context!());
     match app {
         Ok(app) => app.run(move |_, event| {

@@ -1,6 +1,12 @@
 // Generated from crates/service/src/api.rs by `UPDATE_BINDINGS=1 cargo test -p photo-search-service --test bindings`.
 // Do not edit: CI fails when this file differs from what the Rust types generate.
 
+export type PhotoRef = { id: number, };
+
+export type FolderPath = { path: string, };
+
+export type ModelRef = { id: string, };
+
 export type QueryTerm = { "kind": "text", text: string, weight: number, } | { "kind": "photo", id: number, weight: number, } | { "kind": "image", token: string, weight: number, };
 
 export type Filters = { 
@@ -279,3 +285,61 @@ model_dir: string | null, threads: number | null, workers: number | null, };
 export type ErrorKind = "model_missing" | "model_invalid" | "runtime_missing" | "library_in_use" | "bad_request" | "not_found" | "offline" | "disk_full" | "unauthorized" | "internal";
 
 export type ApiError = { kind: ErrorKind, message: string, };
+
+/** Every operation: its request and response types. */
+export interface Operations {
+  /** Counts, model, indexing and download progress: what the status bar shows. */
+  status: [null, AppStatus];
+  /** One page of results. */
+  search: [SearchRequest, SearchResponse];
+  /** What the preview shows about one photo. */
+  photo: [PhotoRef, PhotoDetails];
+  /** The files that could not be indexed, and why. */
+  failures: [null, Array<Failure>];
+  folders: [null, Array<FolderInfo>];
+  /** Adds a folder to index and watch; answers the folders. */
+  add_folder: [FolderPath, Array<FolderInfo>];
+  /** Forgets a folder and its photos (the files stay); answers the folders. */
+  remove_folder: [FolderPath, Array<FolderInfo>];
+  /** Scans every folder again. */
+  rescan: [null, null];
+  pause: [null, null];
+  resume: [null, null];
+  settings: [null, Settings];
+  update_settings: [SettingsUpdate, Settings];
+  /** Frees the space of another model's vectors. */
+  remove_model_vectors: [ModelRef, Settings];
+  /** Copies photos into a folder in the background (progress in the status). */
+  export_photos: [ExportRequest, null];
+  /** Exact duplicates, or similar shots at a threshold. */
+  duplicates: [DuplicatesRequest, DuplicateGroups];
+  /** Downloads the model the library needs (progress in the status). */
+  fetch_model: [null, null];
+  cancel_fetch: [null, null];
+}
+
+export type Operation = keyof Operations;
+
+/** How each operation is reached over HTTP; `{field}` comes from the request. */
+export const ROUTES: { [O in Operation]: { method: "GET" | "POST"; path: string } } = {
+  status: { method: "GET", path: "/api/status" },
+  search: { method: "POST", path: "/api/search" },
+  photo: { method: "GET", path: "/api/photos/{id}" },
+  failures: { method: "GET", path: "/api/failures" },
+  folders: { method: "GET", path: "/api/folders" },
+  add_folder: { method: "POST", path: "/api/folders/add" },
+  remove_folder: { method: "POST", path: "/api/folders/remove" },
+  rescan: { method: "POST", path: "/api/rescan" },
+  pause: { method: "POST", path: "/api/indexing/pause" },
+  resume: { method: "POST", path: "/api/indexing/resume" },
+  settings: { method: "GET", path: "/api/settings" },
+  update_settings: { method: "POST", path: "/api/settings" },
+  remove_model_vectors: { method: "POST", path: "/api/models/remove-vectors" },
+  export_photos: { method: "POST", path: "/api/export" },
+  duplicates: { method: "POST", path: "/api/duplicates" },
+  fetch_model: { method: "POST", path: "/api/model/fetch" },
+  cancel_fetch: { method: "POST", path: "/api/model/cancel" },
+};
+
+/** The event status snapshots arrive as (Tauri event, server-sent event). */
+export const STATUS_EVENT = "status";

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
-import type { AppStatus, UploadedImage } from "./bindings";
-import { Client, ClientError, HttpTransport, type Transport } from "./client";
+import { ROUTES } from "./bindings";
+import type { AppStatus, Operation, UploadedImage } from "./bindings";
+import { Client, ClientError, HttpTransport, routePath, type Transport } from "./client";
 
 type Call = { url: string; method: string; headers: Record<string, string>; body: unknown };
 
@@ -33,21 +34,40 @@ describe("HttpTransport", () => {
     expect(JSON.parse(f.calls[0].body as string)).toEqual(request);
   });
 
-  it("maps every command to its route", async () => {
+  it("reaches every operation at its generated route, the request as the body or in the path", async () => {
+    const f = fakeFetch(() => ({ status: 200, body: null }));
+    const transport = new HttpTransport("", null, f.impl);
+    const operations = Object.keys(ROUTES) as Operation[];
+    expect(operations.length).toBeGreaterThanOrEqual(17);
+    for (const operation of operations) {
+      const route = ROUTES[operation];
+      const request = route.path.includes("{id}") ? { id: 12 } : route.method === "POST" ? { sample: operation } : null;
+      await transport.call(operation, request as never);
+      const call = f.calls.at(-1)!;
+      expect(`${call.method} ${call.url}`).toBe(`${route.method} ${route.path.replace("{id}", "12")}`);
+      if (route.method === "POST") expect(JSON.parse(call.body as string)).toEqual(request);
+      else expect(call.body).toBeUndefined();
+    }
+    // Operations without a request send no body at all.
+    await transport.call("pause", null);
+    expect(f.calls.at(-1)).toMatchObject({ method: "POST", url: "/api/indexing/pause", body: undefined });
+  });
+
+  it("the client's methods send the requests their operations declare", async () => {
     const f = fakeFetch(() => ({ status: 200, body: [] }));
     const client = new Client(new HttpTransport("", null, f.impl));
     await client.photo(12);
     await client.addFolder("/photos");
-    await client.pause();
     await client.updateSettings({ excludes: ["raw"] });
-    expect(f.calls.map((c) => `${c.method} ${c.url}`)).toEqual([
-      "GET /api/photos/12",
-      "POST /api/folders/add",
-      "POST /api/indexing/pause",
-      "POST /api/settings",
-    ]);
+    await client.exportPhotos([1, 2], "/out");
+    expect(f.calls.map((c) => `${c.method} ${c.url}`)).toEqual(["GET /api/photos/12", "POST /api/folders/add", "POST /api/settings", "POST /api/export"]);
     expect(JSON.parse(f.calls[1].body as string)).toEqual({ path: "/photos" });
-    expect(JSON.parse(f.calls[3].body as string)).toEqual({ excludes: ["raw"], saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null });
+    expect(JSON.parse(f.calls[2].body as string)).toEqual({ excludes: ["raw"], saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null });
+    expect(JSON.parse(f.calls[3].body as string)).toEqual({ ids: [1, 2], folder: "/out" });
+  });
+
+  it("refuses a path field the request lacks", () => {
+    expect(() => routePath("photo", {})).toThrow(ClientError);
   });
 
   it("sends the token as a header, and in URLs that cannot carry headers", async () => {

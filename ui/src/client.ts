@@ -2,65 +2,29 @@
 // `photo-search serve` in a browser. Request and response types come from bindings.ts, which is
 // generated from the Rust types.
 
+import { ROUTES, STATUS_EVENT } from "./bindings";
 import type {
   ApiError,
+  Operation,
+  Operations,
   AppStatus,
-  Failure,
-  FolderInfo,
   Hit,
   PhotoDetails,
   SearchRequest,
-  SearchResponse,
-  DuplicateGroups,
-  DuplicatesRequest,
-  ExportRequest,
-  Settings,
   SettingsUpdate,
   UploadedImage,
 } from "./bindings";
 
-/** Every call the UI makes, with its argument and result types. */
-export interface Commands {
-  status: [Record<string, never>, AppStatus];
-  search: [{ request: SearchRequest }, SearchResponse];
-  photo: [{ id: number }, PhotoDetails];
-  failures: [Record<string, never>, Failure[]];
-  folders: [Record<string, never>, FolderInfo[]];
-  add_folder: [{ path: string }, FolderInfo[]];
-  remove_folder: [{ path: string }, FolderInfo[]];
-  rescan: [Record<string, never>, null];
-  pause: [Record<string, never>, null];
-  resume: [Record<string, never>, null];
-  settings: [Record<string, never>, Settings];
-  update_settings: [{ update: SettingsUpdate }, Settings];
-  remove_model_vectors: [{ id: string }, Settings];
-  export_photos: [{ request: ExportRequest }, null];
-  duplicates: [{ request: DuplicatesRequest }, DuplicateGroups];
-  fetch_model: [Record<string, never>, null];
-  cancel_fetch: [Record<string, never>, null];
-}
-export type Command = keyof Commands;
+export type { Operation, Operations } from "./bindings";
 
-/** How an HTTP request is made for each command. */
-export const ROUTES: { [C in Command]: { method: "GET" | "POST"; path: (a: Commands[C][0]) => string; body?: (a: Commands[C][0]) => unknown } } = {
-  status: { method: "GET", path: () => "/api/status" },
-  search: { method: "POST", path: () => "/api/search", body: (a) => a.request },
-  photo: { method: "GET", path: (a) => `/api/photos/${encodeURIComponent(String(a.id))}` },
-  failures: { method: "GET", path: () => "/api/failures" },
-  folders: { method: "GET", path: () => "/api/folders" },
-  add_folder: { method: "POST", path: () => "/api/folders/add", body: (a) => ({ path: a.path }) },
-  remove_folder: { method: "POST", path: () => "/api/folders/remove", body: (a) => ({ path: a.path }) },
-  rescan: { method: "POST", path: () => "/api/rescan" },
-  pause: { method: "POST", path: () => "/api/indexing/pause" },
-  resume: { method: "POST", path: () => "/api/indexing/resume" },
-  settings: { method: "GET", path: () => "/api/settings" },
-  update_settings: { method: "POST", path: () => "/api/settings", body: (a) => a.update },
-  remove_model_vectors: { method: "POST", path: () => "/api/models/remove-vectors", body: (a) => ({ id: a.id }) },
-  export_photos: { method: "POST", path: () => "/api/export", body: (a) => a.request },
-  duplicates: { method: "POST", path: () => "/api/duplicates", body: (a) => a.request },
-  fetch_model: { method: "POST", path: () => "/api/model/fetch" },
-  cancel_fetch: { method: "POST", path: () => "/api/model/cancel" },
-};
+/** The path of an operation's route with its `{field}`s filled from the request. */
+export function routePath(operation: Operation, request: unknown): string {
+  return ROUTES[operation].path.replace(/\{(\w+)\}/g, (_, field: string) => {
+    const value = request && typeof request === "object" ? (request as Record<string, unknown>)[field] : undefined;
+    if (value === undefined || value === null) throw new ClientError("bad_request", `${operation} needs ${field}`);
+    return encodeURIComponent(String(value));
+  });
+}
 
 /** A failed call, with the service's error kind (model_missing, not_found, ...). */
 export class ClientError extends Error {
@@ -76,7 +40,7 @@ export class ClientError extends Error {
 /** What differs between the desktop app and a browser. */
 export interface Transport {
   readonly desktop: boolean;
-  call<C extends Command>(command: C, args: Commands[C][0]): Promise<Commands[C][1]>;
+  call<O extends Operation>(operation: O, request: Operations[O][0]): Promise<Operations[O][1]>;
   uploadImage(image: Blob, label: string): Promise<UploadedImage>;
   /** The desktop app's drop events give file paths. */
   imageFromPath?(path: string): Promise<UploadedImage>;
@@ -108,34 +72,34 @@ export class Client {
     return this.transport.desktop;
   }
 
-  private async call<C extends Command>(command: C, args: Commands[C][0]): Promise<Commands[C][1]> {
+  private async call<O extends Operation>(operation: O, request: Operations[O][0]): Promise<Operations[O][1]> {
     try {
-      return await this.transport.call(command, args);
+      return await this.transport.call(operation, request);
     } catch (error) {
       throw asClientError(error);
     }
   }
 
-  status() { return this.call("status", {}); }
-  search(request: SearchRequest) { return this.call("search", { request }); }
+  status() { return this.call("status", null); }
+  search(request: SearchRequest) { return this.call("search", request); }
   photo(id: number) { return this.call("photo", { id }); }
-  failures() { return this.call("failures", {}); }
-  folders() { return this.call("folders", {}); }
+  failures() { return this.call("failures", null); }
+  folders() { return this.call("folders", null); }
   addFolder(path: string) { return this.call("add_folder", { path }); }
   removeFolder(path: string) { return this.call("remove_folder", { path }); }
-  rescan() { return this.call("rescan", {}); }
-  pause() { return this.call("pause", {}); }
-  resume() { return this.call("resume", {}); }
-  settings() { return this.call("settings", {}); }
+  rescan() { return this.call("rescan", null); }
+  pause() { return this.call("pause", null); }
+  resume() { return this.call("resume", null); }
+  settings() { return this.call("settings", null); }
   updateSettings(update: Partial<SettingsUpdate>) {
     const full: SettingsUpdate = { excludes: null, saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null, ...update };
-    return this.call("update_settings", { update: full });
+    return this.call("update_settings", full);
   }
   removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }
-  exportPhotos(ids: number[], folder: string) { return this.call("export_photos", { request: { ids, folder } }); }
-  duplicates(similar: string | null) { return this.call("duplicates", { request: { similar } }); }
-  fetchModel() { return this.call("fetch_model", {}); }
-  cancelFetch() { return this.call("cancel_fetch", {}); }
+  exportPhotos(ids: number[], folder: string) { return this.call("export_photos", { ids, folder }); }
+  duplicates(similar: string | null) { return this.call("duplicates", { similar }); }
+  fetchModel() { return this.call("fetch_model", null); }
+  cancelFetch() { return this.call("cancel_fetch", null); }
 
   async uploadImage(image: Blob, label: string): Promise<UploadedImage> {
     try {
@@ -198,10 +162,10 @@ export class HttpTransport implements Transport {
     return value as T;
   }
 
-  call<C extends Command>(command: C, args: Commands[C][0]): Promise<Commands[C][1]> {
-    const route = ROUTES[command] as { method: string; path: (a: unknown) => string; body?: (a: unknown) => unknown };
-    const body = route.method === "POST" ? JSON.stringify(route.body ? route.body(args) : {}) : undefined;
-    return this.send(route.method, route.path(args), body, body === undefined ? undefined : "application/json");
+  call<O extends Operation>(operation: O, request: Operations[O][0]): Promise<Operations[O][1]> {
+    const { method } = ROUTES[operation];
+    const body = method === "POST" && request !== null ? JSON.stringify(request) : undefined;
+    return this.send(method, routePath(operation, request), body, body === undefined ? undefined : "application/json");
   }
 
   uploadImage(image: Blob, label: string): Promise<UploadedImage> {
@@ -219,7 +183,7 @@ export class HttpTransport implements Transport {
 
   subscribe(onStatus: (status: AppStatus) => void): () => void {
     const source = new EventSource(this.withToken(`${this.base}/api/events`));
-    source.addEventListener("status", (event) => onStatus(JSON.parse((event as MessageEvent).data)));
+    source.addEventListener(STATUS_EVENT, (event) => onStatus(JSON.parse((event as MessageEvent).data)));
     return () => source.close();
   }
 }

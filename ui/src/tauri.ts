@@ -1,18 +1,20 @@
-// The desktop transport: Tauri IPC commands (src-tauri/src/lib.rs), status events, and the asset
+// The desktop transport: Tauri IPC commands (src-tauri/src/main.rs), status events, and the asset
 // protocol for thumbnails and originals (scoped to the thumbnail cache and the added folders).
 
 import { convertFileSrc, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { open } from "@tauri-apps/plugin-dialog";
 
-import type { AppStatus, Hit, PhotoDetails, UploadedImage } from "./bindings";
-import type { Command, Commands, Transport } from "./client";
+import { STATUS_EVENT } from "./bindings";
+import type { AppStatus, Hit, Operation, Operations, PhotoDetails, UploadedImage } from "./bindings";
+import type { Transport } from "./client";
 
 export class TauriTransport implements Transport {
   readonly desktop = true;
 
-  call<C extends Command>(command: C, args: Commands[C][0]): Promise<Commands[C][1]> {
-    return invoke(command, args as Record<string, unknown>);
+  /** Every operation goes through the app's one `rpc` command (src-tauri/src/main.rs). */
+  call<O extends Operation>(operation: O, request: Operations[O][0]): Promise<Operations[O][1]> {
+    return invoke("rpc", { op: operation, request });
   }
 
   async uploadImage(image: Blob, label: string): Promise<UploadedImage> {
@@ -35,11 +37,11 @@ export class TauriTransport implements Transport {
   subscribe(onStatus: (status: AppStatus) => void): () => void {
     let stop: (() => void) | null = null;
     let stopped = false;
-    void listen<AppStatus>("status", (event) => onStatus(event.payload)).then((unlisten) => {
+    void listen<AppStatus>(STATUS_EVENT, (event) => onStatus(event.payload)).then((unlisten) => {
       if (stopped) unlisten();
       else stop = unlisten;
     });
-    void invoke<AppStatus>("status").then(onStatus, () => undefined);
+    void this.call("status", null).then(onStatus, () => undefined);
     return () => {
       stopped = true;
       stop?.();

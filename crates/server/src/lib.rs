@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use photo_search_service::api::{ApiError, ErrorKind, SearchRequest, SettingsUpdate};
+use photo_search_service::api::{self, ApiError, ErrorKind, OPERATIONS, STATUS_EVENT};
+use photo_search_service::contract::Method;
 use photo_search_service::{MAX_UPLOAD_BYTES, Service, content_type};
 use serde::Deserialize;
 use tokio_stream::StreamExt;
@@ -78,27 +79,11 @@ pub async fn serve(
 pub fn router(service: Service, options: &ServeOptions) -> Router {
     let state =
         AppState { service, token: options.token.as_deref().map(Arc::from), loopback: options.bind.ip().is_loopback() };
-    let api = Router::new()
-        .route("/status", get(status))
+    let api = operation_routes()
         .route("/events", get(events))
-        .route("/search", post(search))
         .route("/images", post(upload_image).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
-        .route("/photos/{id}", get(photo))
         .route("/photos/{id}/thumbnail", get(thumbnail))
         .route("/photos/{id}/original", get(original))
-        .route("/failures", get(failures))
-        .route("/folders", get(folders))
-        .route("/folders/add", post(add_folder))
-        .route("/folders/remove", post(remove_folder))
-        .route("/rescan", post(rescan))
-        .route("/indexing/pause", post(pause))
-        .route("/indexing/resume", post(resume))
-        .route("/settings", get(settings).post(update_settings))
-        .route("/model/fetch", post(fetch_model))
-        .route("/models/remove-vectors", post(remove_model_vectors))
-        .route("/export", post(export_photos))
-        .route("/duplicates", post(duplicates))
-        .route("/model/cancel", post(cancel_fetch))
         .fallback(|| async { ApiFailure(ApiError::not_found("no such API call")) })
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state.clone());
@@ -194,18 +179,63 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiFailure)
 }
 
-/// A call that only acts (pause, resume, ...): run off the async threads, answered with `null`.
-async fn act(state: &AppState, action: fn(&Service)) -> ApiResult<()> {
-    blocking(state, move |svc| {
-        action(svc);
-        Ok(())
-    })
-    .await
-    .map(Json)
+/// One route per operation of the contract (`api::OPERATIONS`), at its path under `/api`: a GET
+/// takes its request from the path's fields, a POST from the JSON body. Answers go through
+/// `api::call`, with the files' locations left out (thumbnails are fetched by id over HTTP).
+fn operation_routes() -> Router<AppState> {
+    let mut by_path: Vec<(&str, MethodRouter<AppState>)> = Vec::new();
+    for operation in OPERATIONS {
+        let name = operation.name;
+        let handler = move |State(s): State<AppState>, params: RawPathParams, body: Bytes| async move {
+            let request = request_of(&params, &body).map_err(ApiFailure)?;
+            let answer = blocking(&s, move |svc| api::call(svc, name, request)).await?;
+            Ok::<_, ApiFailure>(Json(without_file_paths(answer)))
+        };
+        let path = operation.path.strip_prefix("/api").unwrap_or(operation.path);
+        let route = match operation.method {
+            Method::Get => get(handler),
+            Method::Post => post(handler),
+        };
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => *routes = std::mem::take(routes).merge(route),
+            None => by_path.push((path, route)),
+        }
+    }
+    by_path.into_iter().fold(Router::new(), |router, (path, routes)| router.route(path, routes))
 }
 
-async fn status(State(s): State<AppState>) -> ApiResult<photo_search_service::api::AppStatus> {
-    Ok(Json(blocking(&s, |svc| svc.status()).await?))
+/// An operation's request: the JSON body, else the path's fields (numbers where they read as
+/// numbers), else `null`.
+fn request_of(params: &RawPathParams, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    if !body.is_empty() {
+        return serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")));
+    }
+    let fields: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(key, value)| {
+            let value = value.parse::<i64>().map_or_else(|_| serde_json::Value::from(value), serde_json::Value::from);
+            (key.to_string(), value)
+        })
+        .collect();
+    Ok(if fields.is_empty() { serde_json::Value::Null } else { serde_json::Value::Object(fields) })
+}
+
+/// Over HTTP the client never learns where thumbnails are stored: every `thumbnail` is cleared.
+fn without_file_paths(mut value: serde_json::Value) -> serde_json::Value {
+    match &mut value {
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                *field = if key == "thumbnail" { serde_json::Value::Null } else { without_file_paths(field.take()) };
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter_mut() {
+                *item = without_file_paths(item.take());
+            }
+        }
+        _ => {}
+    }
+    value
 }
 
 async fn events(
@@ -229,23 +259,8 @@ async fn events(
         }
     });
     let stream = ReceiverStream::new(rx)
-        .map(|status| Ok(Event::default().event("status").json_data(status).unwrap_or_else(|_| Event::default())));
+        .map(|status| Ok(Event::default().event(STATUS_EVENT).json_data(status).unwrap_or_else(|_| Event::default())));
     Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-async fn search(
-    State(s): State<AppState>,
-    Json(request): Json<SearchRequest>,
-) -> ApiResult<photo_search_service::api::SearchResponse> {
-    Ok(Json(blocking(&s, move |svc| svc.search(&request).map(strip_paths)).await?))
-}
-
-/// Over HTTP, thumbnails are fetched by id: the files' locations stay on the server.
-fn strip_paths(mut response: photo_search_service::api::SearchResponse) -> photo_search_service::api::SearchResponse {
-    for hit in &mut response.hits {
-        hit.thumbnail = None;
-    }
-    response
 }
 
 #[derive(Deserialize)]
@@ -269,12 +284,6 @@ async fn upload_image(
     Ok(Json(blocking(&s, move |svc| svc.upload_image(&body, &query.label)).await?))
 }
 
-async fn photo(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<photo_search_service::api::PhotoDetails> {
-    let mut details = blocking(&s, move |svc| svc.photo(id)).await?;
-    details.thumbnail = None;
-    Ok(Json(details))
-}
-
 async fn thumbnail(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiFailure> {
     let path = blocking(&s, move |svc| svc.thumbnail_file(id)).await?;
     file_response(path, "image/jpeg", "private, max-age=86400").await
@@ -290,88 +299,4 @@ async fn file_response(path: PathBuf, kind: &'static str, cache: &'static str) -
         .await
         .map_err(|e| ApiFailure(ApiError::not_found(format!("the file cannot be read: {e}"))))?;
     Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)], Body::from(bytes)).into_response())
-}
-
-async fn failures(State(s): State<AppState>) -> ApiResult<Vec<photo_search_service::api::Failure>> {
-    Ok(Json(blocking(&s, |svc| svc.failures()).await?))
-}
-
-async fn folders(State(s): State<AppState>) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
-    Ok(Json(blocking(&s, |svc| svc.folders()).await?))
-}
-
-#[derive(Deserialize)]
-struct FolderBody {
-    path: String,
-}
-
-async fn add_folder(
-    State(s): State<AppState>,
-    Json(body): Json<FolderBody>,
-) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
-    Ok(Json(blocking(&s, move |svc| svc.add_folder(&body.path)).await?))
-}
-
-async fn remove_folder(
-    State(s): State<AppState>,
-    Json(body): Json<FolderBody>,
-) -> ApiResult<Vec<photo_search_service::api::FolderInfo>> {
-    Ok(Json(blocking(&s, move |svc| svc.remove_folder(&body.path)).await?))
-}
-
-async fn duplicates(
-    State(s): State<AppState>,
-    Json(request): Json<photo_search_service::api::DuplicatesRequest>,
-) -> ApiResult<photo_search_service::api::DuplicateGroups> {
-    Ok(Json(blocking(&s, move |svc| svc.duplicates(&request)).await?))
-}
-
-async fn export_photos(
-    State(s): State<AppState>,
-    Json(request): Json<photo_search_service::api::ExportRequest>,
-) -> ApiResult<()> {
-    Ok(Json(blocking(&s, move |svc| svc.export_photos(&request.ids, &request.folder)).await?))
-}
-
-#[derive(Deserialize)]
-struct ModelBody {
-    id: String,
-}
-
-async fn remove_model_vectors(
-    State(s): State<AppState>,
-    Json(body): Json<ModelBody>,
-) -> ApiResult<photo_search_service::api::Settings> {
-    Ok(Json(blocking(&s, move |svc| svc.remove_model_vectors(&body.id)).await?))
-}
-
-async fn rescan(State(s): State<AppState>) -> ApiResult<()> {
-    act(&s, Service::rescan).await
-}
-
-async fn pause(State(s): State<AppState>) -> ApiResult<()> {
-    act(&s, Service::pause).await
-}
-
-async fn resume(State(s): State<AppState>) -> ApiResult<()> {
-    act(&s, Service::resume).await
-}
-
-async fn settings(State(s): State<AppState>) -> ApiResult<photo_search_service::api::Settings> {
-    Ok(Json(blocking(&s, |svc| svc.settings()).await?))
-}
-
-async fn update_settings(
-    State(s): State<AppState>,
-    Json(update): Json<SettingsUpdate>,
-) -> ApiResult<photo_search_service::api::Settings> {
-    Ok(Json(blocking(&s, move |svc| svc.update_settings(&update)).await?))
-}
-
-async fn fetch_model(State(s): State<AppState>) -> ApiResult<()> {
-    Ok(Json(blocking(&s, |svc| svc.fetch_model()).await?))
-}
-
-async fn cancel_fetch(State(s): State<AppState>) -> ApiResult<()> {
-    act(&s, Service::cancel_fetch).await
 }

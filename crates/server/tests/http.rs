@@ -141,7 +141,7 @@ fn results_come_page_after_page_in_order_without_repeats() {
 }
 
 #[test]
-fn search_and_photos_by_id_without_paths_to_files() {
+fn hits_name_their_files_but_thumbnails_are_fetched_by_id_not_by_location() {
     let server = start("127.0.0.1:0", None);
     let (status, body) = search(&server.base, "red", &[]);
     assert_eq!(status, 200, "{body}");
@@ -155,7 +155,9 @@ fn search_and_photos_by_id_without_paths_to_files() {
     assert!(thumb.len() > 100, "a JPEG thumbnail");
     let (status, details) = get(&format!("{}/api/photos/{id}", server.base), &[]);
     assert_eq!(status, 200);
-    assert!(details.contains("\"format\":\"jpeg\""), "{details}");
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["format"], "jpeg", "{details}");
+    assert!(details["thumbnail"].is_null(), "no thumbnail location over HTTP: {details}");
     let (status, _) = get(&format!("{}/api/photos/999999/original", server.base), &[]);
     assert_eq!(status, 404);
 }
@@ -230,4 +232,32 @@ fn uploaded_image_finds_similar_photos() {
     let response =
         agent().post(format!("{}/api/images", server.base)).header("Content-Type", "text/plain").send("hi").unwrap();
     assert_eq!(response.status().as_u16(), 400, "a form post from another site is not an upload");
+}
+
+/// Every operation of the contract answers at its declared method and path: routes come from
+/// the same table as the client's, so none can be missing. A request the operation cannot read
+/// is refused by that operation (its name leads the message), not by the fallback.
+#[test]
+fn every_declared_operation_is_routed() {
+    let server = start("127.0.0.1:0", None);
+    let id = search(&server.base, "red", &[]).1["hits"][0]["id"].as_i64().unwrap();
+    for operation in photo_search_service::api::OPERATIONS {
+        let url = format!("{}{}", server.base, operation.path.replace("{id}", &id.to_string()));
+        let (status, body) = match operation.method {
+            photo_search_service::contract::Method::Get => get(&url, &[]),
+            photo_search_service::contract::Method::Post => {
+                let mut response = agent().post(&url).send_empty().unwrap();
+                (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+            }
+        };
+        assert!(!body.contains("no such API call"), "{} {}: {status} {body}", operation.name, operation.path);
+        assert!(
+            status == 200 || body.contains(&format!("{}: ", operation.name)) || operation.name == "fetch_model",
+            "{} answered {status} {body}",
+            operation.name
+        );
+    }
+    let (status, body) = get(&format!("{}/api/nothing-here", server.base), &[]);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no such API call"), "{body}");
 }

@@ -1,9 +1,72 @@
-//! The requests, responses and events the user interface exchanges with the service, over Tauri
-//! IPC and HTTP alike. The TypeScript declarations in `ui/src/bindings.ts` are generated from
-//! these types (`tests/bindings.rs`); CI fails when they are out of date.
+//! The contract between the user interface and the service, over Tauri IPC and HTTP alike: every
+//! operation, declared once below (name, request, response, HTTP method and path, the service
+//! call), and the types they exchange. The desktop app registers one `rpc` command and the server
+//! one route per operation, both from [`OPERATIONS`] and [`call`]; `ui/src/bindings.ts` (the
+//! types, `Operations` and `ROUTES`) is generated from here (`tests/bindings.rs`), and CI fails
+//! when it is out of date.
+//!
+//! Not operations, because they differ by transport: image uploads (raw bytes), thumbnails and
+//! originals (files by id over HTTP, the asset protocol in the app), the status stream
+//! ([`STATUS_EVENT`]), and the desktop's own calls (open, reveal, a dropped file's path).
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+use crate::contract::operations;
+
+/// The event status snapshots are pushed as: a Tauri event in the app, a server-sent event over
+/// HTTP.
+pub const STATUS_EVENT: &str = "status";
+
+operations! {
+    /// Counts, model, indexing and download progress: what the status bar shows.
+    status(()) -> AppStatus, Get "/api/status" => |s, ()| s.status();
+    /// One page of results.
+    search(SearchRequest) -> SearchResponse, Post "/api/search" => |s, r| s.search(&r);
+    /// What the preview shows about one photo.
+    photo(PhotoRef) -> PhotoDetails, Get "/api/photos/{id}" => |s, r| s.photo(r.id);
+    /// The files that could not be indexed, and why.
+    failures(()) -> Vec<Failure>, Get "/api/failures" => |s, ()| s.failures();
+    folders(()) -> Vec<FolderInfo>, Get "/api/folders" => |s, ()| s.folders();
+    /// Adds a folder to index and watch; answers the folders.
+    add_folder(FolderPath) -> Vec<FolderInfo>, Post "/api/folders/add" => |s, r| s.add_folder(&r.path);
+    /// Forgets a folder and its photos (the files stay); answers the folders.
+    remove_folder(FolderPath) -> Vec<FolderInfo>, Post "/api/folders/remove" => |s, r| s.remove_folder(&r.path);
+    /// Scans every folder again.
+    rescan(()) -> (), Post "/api/rescan" => |s, ()| { s.rescan(); Ok(()) };
+    pause(()) -> (), Post "/api/indexing/pause" => |s, ()| { s.pause(); Ok(()) };
+    resume(()) -> (), Post "/api/indexing/resume" => |s, ()| { s.resume(); Ok(()) };
+    settings(()) -> Settings, Get "/api/settings" => |s, ()| s.settings();
+    update_settings(SettingsUpdate) -> Settings, Post "/api/settings" => |s, r| s.update_settings(&r);
+    /// Frees the space of another model's vectors.
+    remove_model_vectors(ModelRef) -> Settings, Post "/api/models/remove-vectors" => |s, r| s.remove_model_vectors(&r.id);
+    /// Copies photos into a folder in the background (progress in the status).
+    export_photos(ExportRequest) -> (), Post "/api/export" => |s, r| s.export_photos(&r.ids, &r.folder);
+    /// Exact duplicates, or similar shots at a threshold.
+    duplicates(DuplicatesRequest) -> DuplicateGroups, Post "/api/duplicates" => |s, r| s.duplicates(&r);
+    /// Downloads the model the library needs (progress in the status).
+    fetch_model(()) -> (), Post "/api/model/fetch" => |s, ()| s.fetch_model();
+    cancel_fetch(()) -> (), Post "/api/model/cancel" => |s, ()| { s.cancel_fetch(); Ok(()) };
+}
+
+/// A photo of the library, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PhotoRef {
+    #[ts(type = "number")]
+    pub id: i64,
+}
+
+/// A folder, by its path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FolderPath {
+    pub path: String,
+}
+
+/// A model, by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ModelRef {
+    pub id: String,
+}
 
 /// A search: weighted terms (text, library photos, uploaded or dropped images; negative weights
 /// move away from a term), filters, and one page of results: `limit` results from `offset`.
@@ -459,6 +522,9 @@ impl From<photo_search_core::Error> for ApiError {
 pub fn typescript_bindings() -> String {
     let cfg = ts_rs::Config::default();
     let decls = [
+        PhotoRef::decl(&cfg),
+        FolderPath::decl(&cfg),
+        ModelRef::decl(&cfg),
         QueryTerm::decl(&cfg),
         Filters::decl(&cfg),
         SearchRequest::decl(&cfg),
@@ -499,5 +565,6 @@ pub fn typescript_bindings() -> String {
         out.push_str(&decl);
         out.push('\n');
     }
+    out.push_str(&typescript_operations());
     out
 }

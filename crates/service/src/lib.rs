@@ -4,6 +4,7 @@
 //! wrappers over its methods; no SQL, ONNX or file-format code lives here.
 
 pub mod api;
+pub mod contract;
 mod download;
 mod events;
 mod export;
