@@ -87,9 +87,12 @@ impl From<IndexerError> for Error {
     }
 }
 
-/// What kind of failure, for interfaces that react to it (offer a download, explain an install).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What kind of failure, for interfaces that react to it (offer a download, explain an install):
+/// the one list the core, the service and the UI (through the generated bindings) share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     ModelMissing,
     ModelInvalid,
@@ -99,6 +102,8 @@ pub enum ErrorKind {
     NotFound,
     Offline,
     DiskFull,
+    /// A request without the token a non-loopback server requires.
+    Unauthorized,
     Internal,
 }
 

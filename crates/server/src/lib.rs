@@ -159,7 +159,8 @@ impl IntoResponse for ApiFailure {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // Internal, and any kind added later until it is given a status of its own.
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(self.0)).into_response()
     }

@@ -455,20 +455,8 @@ pub struct SettingsUpdate {
     pub workers: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    ModelMissing,
-    ModelInvalid,
-    RuntimeMissing,
-    LibraryInUse,
-    BadRequest,
-    NotFound,
-    Offline,
-    DiskFull,
-    Unauthorized,
-    Internal,
-}
+/// The core's kinds of failure, shared as they are.
+pub use photo_search_core::ErrorKind;
 
 /// Every failed request answers this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, thiserror::Error)]
@@ -494,18 +482,7 @@ impl ApiError {
 
 impl From<photo_search_core::Error> for ApiError {
     fn from(err: photo_search_core::Error) -> Self {
-        use photo_search_core::ErrorKind as K;
-        let kind = match err.kind() {
-            K::ModelMissing => ErrorKind::ModelMissing,
-            K::ModelInvalid => ErrorKind::ModelInvalid,
-            K::RuntimeMissing => ErrorKind::RuntimeMissing,
-            K::LibraryInUse => ErrorKind::LibraryInUse,
-            K::BadRequest => ErrorKind::BadRequest,
-            K::NotFound => ErrorKind::NotFound,
-            K::Offline => ErrorKind::Offline,
-            K::DiskFull => ErrorKind::DiskFull,
-            K::Internal => ErrorKind::Internal,
-        };
+        let kind = err.kind();
         // The whole chain: the outer message alone often hides the cause ("cannot open ...").
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);
