@@ -23,7 +23,8 @@ from: string | null,
  */
 to: string | null, 
 /**
- * Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
+ * Format names or extensions, any case (`jpeg`, `jpg`, `png`, `heic`, ...); `raw` stands
+ * for every RAW format; empty: all.
  */
 formats: Array<string>, 
 /**

@@ -59,8 +59,6 @@ async function makeTransport(): Promise<Transport> {
   return new HttpTransport("", token);
 }
 
-/** The formats the Format filter's "RAW" stands for (as the catalog names them). */
-const RAW_FORMATS = ["dng", "cr2", "cr3", "nef", "arw", "pef", "orf", "rw2", "raf"];
 const COLLAPSE_KEY = "photo-search:collapse";
 
 class App {
@@ -173,7 +171,7 @@ class App {
       folder: $<HTMLSelectElement>("filter-folder").value || null,
       from: $<HTMLInputElement>("filter-from").value || null,
       to: $<HTMLInputElement>("filter-to").value || null,
-      formats: format === "raw" ? [...RAW_FORMATS] : format ? [format] : [],
+      formats: format ? [format] : [],
       place: $<HTMLSelectElement>("filter-place").value || null,
     };
   }
@@ -527,7 +525,7 @@ class App {
     $<HTMLSelectElement>("filter-folder").value = f.folder ?? "";
     $<HTMLInputElement>("filter-from").value = f.from ?? "";
     $<HTMLInputElement>("filter-to").value = f.to ?? "";
-    $<HTMLSelectElement>("filter-format").value = f.formats.length > 1 && f.formats.every((x) => RAW_FORMATS.includes(x)) ? "raw" : (f.formats[0] ?? "");
+    $<HTMLSelectElement>("filter-format").value = f.formats[0] ?? "";
     $<HTMLSelectElement>("filter-place").value = f.place ?? "";
     this.literal = false;
     this.renderChips();

@@ -346,26 +346,15 @@ fn image_term(engine: &Engine, value: &str) -> Result<Term> {
 
 impl FilterArgs {
     fn to_filter(&self) -> Result<PhotoFilter> {
-        let folder = match &self.folder {
-            Some(f) => Some(f.canonicalize().with_context(|| format!("folder {}", f.display()))?),
-            None => None,
-        };
-        Ok(PhotoFilter {
-            folder,
-            from: self.from.as_deref().map(|d| query::parse_date(d, false)).transpose()?,
-            to: self.to.as_deref().map(|d| query::parse_date(d, true)).transpose()?,
-            formats: self.formats.iter().map(|f| normalize_format(f)).collect(),
-            months: Vec::new(),
-            place: self.place.clone(),
-        })
-    }
-}
-
-fn normalize_format(format: &str) -> String {
-    match format.to_ascii_lowercase().trim_start_matches('.') {
-        "jpg" | "jpe" | "jfif" => "jpeg".into(),
-        "tif" => "tiff".into(),
-        other => other.into(),
+        let folder = self.folder.as_deref().map(|f| f.to_string_lossy().into_owned());
+        Ok(query::FilterFields {
+            folder: folder.as_deref(),
+            from: self.from.as_deref(),
+            to: self.to.as_deref(),
+            formats: &self.formats,
+            place: self.place.as_deref(),
+        }
+        .build()?)
     }
 }
 

@@ -215,17 +215,61 @@ fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
     Ok(tokens)
 }
 
-/// Parses `YYYY-MM-DD` to the Unix seconds of that day's start, or of its last second.
+/// Parses `YYYY-MM-DD` to the Unix seconds of that day's start, or of its last second. A day
+/// the month does not have (`2024-02-30`) is refused.
 pub fn parse_date(text: &str, end_of_day: bool) -> Result<i64, QueryError> {
     let bad = || QueryError::BadDate(text.into());
-    let mut parts = text.trim().splitn(3, '-');
-    let mut next = || parts.next().and_then(|p| p.parse::<i64>().ok()).ok_or_else(bad);
-    let (y, m, d) = (next()?, next()?, next()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
+    let date: jiff::civil::Date = text.trim().parse().map_err(|_| bad())?;
+    let (y, m, d) = (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()));
     let start = crate::metadata::days_from_civil(y, m, d) * 86_400;
     Ok(if end_of_day { start + 86_399 } else { start })
+}
+
+/// A filter as the shells receive it, in words: every shell (CLI flags, the app's and the
+/// server's `Filters`) builds its [`PhotoFilter`] through [`FilterFields::build`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterFields<'a> {
+    /// A folder; resolved to its canonical path when it exists (a folder that is offline still
+    /// filters by the path as given).
+    pub folder: Option<&'a str>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    /// Format names or extensions, any case: `jpg`, `.JPEG`, `tif`, `heic`; `raw` stands for
+    /// every RAW format.
+    pub formats: &'a [String],
+    /// A town, region or country.
+    pub place: Option<&'a str>,
+}
+
+impl FilterFields<'_> {
+    pub fn build(&self) -> Result<PhotoFilter, QueryError> {
+        let given = |text: Option<&str>| text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+        let date = |text: Option<&str>, end| given(text).map(|t| parse_date(&t, end)).transpose();
+        Ok(PhotoFilter {
+            folder: given(self.folder).map(|f| {
+                let path = std::path::PathBuf::from(f);
+                path.canonicalize().unwrap_or(path)
+            }),
+            from: date(self.from, false)?,
+            to: date(self.to, true)?,
+            formats: self.formats.iter().flat_map(|f| format_names(f)).collect(),
+            months: Vec::new(),
+            place: given(self.place),
+        })
+    }
+}
+
+/// The format names the catalog stores for a name or extension a person gives.
+pub fn format_names(given: &str) -> Vec<String> {
+    match given.trim().trim_start_matches('.').to_ascii_lowercase().as_str() {
+        "" => Vec::new(),
+        "jpg" | "jpe" | "jfif" => vec!["jpeg".into()],
+        "tif" => vec!["tiff".into()],
+        "heif" => vec!["heic".into()],
+        "raw" => crate::raw::RAW_KINDS.iter().map(|k| k.to_string()).collect(),
+        other => vec![other.into()],
+    }
 }
 
 #[cfg(test)]
@@ -290,5 +334,33 @@ mod tests {
         assert_eq!(parse_date("1970-01-02", false), Ok(86_400));
         assert_eq!(parse_date("1970-01-01", true), Ok(86_399));
         assert!(parse_date("2024-13-01", false).is_err());
+    }
+
+    #[test]
+    fn every_shell_builds_the_same_filter_from_the_same_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let formats = ["JPG".to_string(), ".tif".into(), "raw".into(), " ".into()];
+        let fields = FilterFields {
+            folder: Some(link.to_str().unwrap()),
+            from: Some(" 2024-02-01 "),
+            to: Some("2024-02-29"),
+            formats: &formats,
+            place: Some("  "),
+        };
+        let filter = fields.build().unwrap();
+        assert_eq!(filter.folder, Some(dir.path().canonicalize().unwrap()), "the folder is canonical");
+        assert_eq!(filter.from, parse_date("2024-02-01", false).ok());
+        assert_eq!(filter.to, Some(parse_date("2024-03-01", false).unwrap() - 1));
+        assert_eq!(&filter.formats[..2], ["jpeg", "tiff"]);
+        assert!(filter.formats.contains(&"nef".to_string()) && filter.formats.contains(&"cr3".to_string()));
+        assert_eq!(filter.place, None, "blank is no filter");
+        let offline = FilterFields { folder: Some("/no/such/drive/Photos"), ..Default::default() }.build().unwrap();
+        assert_eq!(offline.folder.as_deref(), Some(std::path::Path::new("/no/such/drive/Photos")));
+        for bad in ["2024-02-30", "2023-02-29", "2024-13-01", "24-1-1x", "yesterday"] {
+            let fields = FilterFields { from: Some(bad), ..Default::default() };
+            assert!(matches!(fields.build(), Err(QueryError::BadDate(_))), "{bad}");
+        }
     }
 }

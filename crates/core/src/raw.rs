@@ -16,6 +16,9 @@ use crate::metadata::ExifFacts;
 pub const RAW_EXTENSIONS: &[&str] =
     &["dng", "cr2", "cr3", "nef", "nrw", "arw", "srf", "sr2", "pef", "orf", "rw2", "raf"];
 
+/// The format names RAW files are recorded under (what [`kind_of`] answers).
+pub const RAW_KINDS: &[&str] = &["dng", "cr2", "cr3", "nef", "arw", "pef", "orf", "rw2", "raf"];
+
 /// A preview smaller than this on its short side is not worth indexing (a thumbnail).
 pub const MIN_PREVIEW_SHORT_SIDE: u32 = 256;
 

@@ -160,6 +160,11 @@ fn hits_name_their_files_but_thumbnails_are_fetched_by_id_not_by_location() {
     assert!(details["thumbnail"].is_null(), "no thumbnail location over HTTP: {details}");
     let (status, _) = get(&format!("{}/api/photos/999999/original", server.base), &[]);
     assert_eq!(status, 404);
+    // Formats as a person names them, as the CLI's --format takes them.
+    let mut body = search_body(serde_json::json!({"kind": "text", "text": "red", "weight": 1.0}));
+    body["filters"]["formats"] = serde_json::json!(["JPG"]);
+    let (status, found) = post_json(&format!("{}/api/search", server.base), &body, &[]);
+    assert_eq!((status, found["hits"].as_array().map(Vec::len)), (200, Some(3)), "{found}");
 }
 
 #[test]

@@ -118,7 +118,8 @@ pub struct Filters {
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD`, inclusive.
     pub to: Option<String>,
-    /// Lower-case format names (`jpeg`, `png`, `heic`, ...); empty: all.
+    /// Format names or extensions, any case (`jpeg`, `jpg`, `png`, `heic`, ...); `raw` stands
+    /// for every RAW format; empty: all.
     #[serde(default)]
     pub formats: Vec<String>,
     /// Taken in this town, region or country (see [`crate::api::AppStatus::places`]).

@@ -25,7 +25,6 @@ use photo_search_core::catalog::PhotoFilter;
 use photo_search_core::duplicates;
 use photo_search_core::indexer::JobControl;
 use photo_search_core::library::Access;
-use photo_search_core::query::parse_date;
 use photo_search_core::{Engine, EngineOptions};
 
 use api::*;
@@ -361,20 +360,15 @@ fn folder_infos(engine: &Engine) -> Result<Vec<FolderInfo>, ApiError> {
 }
 
 fn filter_of(filters: &Filters) -> Result<PhotoFilter, ApiError> {
-    let date = |text: &Option<String>, end| -> Result<Option<i64>, ApiError> {
-        match text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            Some(t) => parse_date(t, end).map(Some).map_err(|e| ApiError::bad_request(e.to_string())),
-            None => Ok(None),
-        }
-    };
-    Ok(PhotoFilter {
-        folder: filters.folder.as_deref().map(str::trim).filter(|f| !f.is_empty()).map(PathBuf::from),
-        from: date(&filters.from, false)?,
-        to: date(&filters.to, true)?,
-        formats: filters.formats.iter().map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty()).collect(),
-        months: Vec::new(),
-        place: filters.place.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string),
-    })
+    photo_search_core::query::FilterFields {
+        folder: filters.folder.as_deref(),
+        from: filters.from.as_deref(),
+        to: filters.to.as_deref(),
+        formats: &filters.formats,
+        place: filters.place.as_deref(),
+    }
+    .build()
+    .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Content types for the formats the catalog records.
