@@ -33,6 +33,7 @@ impl Default for DecodeLimits {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     #[error("empty file")]
     Empty,

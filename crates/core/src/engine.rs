@@ -27,6 +27,7 @@ use crate::watch::WatchError;
 
 /// Every way an engine operation can fail.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Library(#[from] LibraryError),
@@ -110,7 +111,7 @@ pub enum ErrorKind {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Model(ModelError::Missing { .. }) => ErrorKind::ModelMissing,
+            Error::Model(ModelError::Missing { .. } | ModelError::FileMissing(_)) => ErrorKind::ModelMissing,
             Error::Model(ModelError::Unknown(_)) => ErrorKind::NotFound,
             Error::Model(ModelError::UnknownQueryEncoder { .. }) => ErrorKind::BadRequest,
             Error::Model(_) | Error::Encoder(EncoderError::Interface { .. } | EncoderError::Load { .. }) => {

@@ -30,6 +30,7 @@ pub const BUNDLED: &[(&str, &str, &[u8])] = &[(
 pub const MANIFEST_FILE: &str = "manifest.toml";
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     #[error("cannot read the model manifest {path}")]
     ReadManifest {
@@ -55,6 +56,8 @@ pub enum ModelError {
         "model {model} is not downloaded ({missing} missing); run `photo-search models fetch {model}` or use --model DIR"
     )]
     Missing { model: String, missing: PathBuf },
+    #[error("model file {0} is missing")]
+    FileMissing(PathBuf),
     #[error("model file {path} is {actual} bytes, the manifest pins {expected}: not using this model")]
     SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
     #[error("model file {path} has sha256 {actual}, the manifest pins {expected}: not using this model")]
@@ -445,7 +448,7 @@ pub fn verify_query_encoder(location: &ModelLocation, id: &str, stamps: &mut Ver
 
 pub fn verify_file(path: &Path, spec: &FileSpec, stamps: &mut VerifiedStamps) -> Result<()> {
     let meta = fs::metadata(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => ModelError::Missing { model: String::new(), missing: path.into() },
+        io::ErrorKind::NotFound => ModelError::FileMissing(path.into()),
         _ => ModelError::ReadFile { path: path.into(), source },
     })?;
     if let Some(expected) = spec.bytes
@@ -589,5 +592,14 @@ mod tests {
         let spec = FileSpec { path: "f.onnx".into(), url: None, bytes: Some(7), sha256: Some("0".repeat(64)) };
         let err = verify_file(&path, &spec, &mut VerifiedStamps::default()).unwrap_err();
         assert!(matches!(err, ModelError::ChecksumMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.onnx");
+        let spec = FileSpec { path: "gone.onnx".into(), url: None, bytes: None, sha256: None };
+        let err = verify_file(&path, &spec, &mut VerifiedStamps::default()).unwrap_err();
+        assert_eq!(err.to_string(), format!("model file {} is missing", path.display()));
     }
 }

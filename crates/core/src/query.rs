@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::catalog::PhotoFilter;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
 pub enum QueryError {
     #[error("empty query")]
     Empty,

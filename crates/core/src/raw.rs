@@ -23,6 +23,7 @@ pub const RAW_KINDS: &[&str] = &["dng", "cr2", "cr3", "nef", "arw", "pef", "orf"
 pub const MIN_PREVIEW_SHORT_SIDE: u32 = 256;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RawError {
     #[error("malformed {kind} file: {problem}")]
     Malformed { kind: &'static str, problem: &'static str },

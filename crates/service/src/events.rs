@@ -13,8 +13,11 @@ impl Service {
     /// A stream of status snapshots: one now, then one (at most every 250 ms) after each change.
     pub fn subscribe(&self) -> Receiver<AppStatus> {
         let (tx, rx) = channel();
-        if let Ok(status) = self.status() {
-            let _ = tx.send(status);
+        // The receiver is in hand, so the first snapshot cannot fail to send.
+        if let Ok(status) = self.status()
+            && tx.send(status).is_err()
+        {
+            tracing::debug!("a status subscriber left before its first snapshot");
         }
         lock(&self.shared.subscribers).push(tx);
         rx

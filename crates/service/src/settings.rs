@@ -223,7 +223,9 @@ impl Service {
             let builtin = models::BUILTIN.iter().any(|(id, _)| *id == engine.model().manifest.id);
             let missing = matches!(
                 engine.verify_model(),
-                Err(photo_search_core::Error::Model(models::ModelError::Missing { .. }))
+                Err(photo_search_core::Error::Model(
+                    models::ModelError::Missing { .. } | models::ModelError::FileMissing(_)
+                ))
             );
             if update.model.is_some() && builtin && missing {
                 self.fetch_model()?;
