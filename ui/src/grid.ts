@@ -170,7 +170,7 @@ export class Grid {
       const el = document.createElement("button");
       el.className = index === this.selected ? "cell selected" : "cell";
       if (this.picked.has(hit.id)) el.classList.add("picked");
-      el.setAttribute("role", "gridcell");
+      el.setAttribute("role", "option");
       el.setAttribute("aria-selected", String(this.picked.has(hit.id)));
       el.draggable = true;
       el.addEventListener("dragstart", (e) => this.onDragStart(e, index));

@@ -6,12 +6,23 @@ import type { AppStatus, DuplicateGroups, Filters, Hit, PhotoDetails, SavedSearc
 import { addChip, canSearch, type Chip, chipLabel, parseChips, stepWeight, toggleNegative, toTerm, toTerms } from "./chips";
 import { Client, ClientError, HttpTransport, type Transport } from "./client";
 import { Grid } from "./grid";
+import { statusAnnouncement } from "./status";
 
 /** Results per page: the first page arrives with each keystroke, later ones as the grid scrolls. */
 const PAGE_SIZE = 200;
 const TYPING_DEBOUNCE_MS = 220;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** Replaces `container`'s children only when the new ones differ in markup: the notice and the
+ * empty state are rendered again at every status tick, and a button that has the keyboard focus
+ * must survive a tick that changes nothing. */
+function replaceIfChanged(container: HTMLElement, parts: Node[]): void {
+  const markup = parts.map((p) => (p instanceof Element ? p.outerHTML : (p.textContent ?? ""))).join("");
+  if (container.dataset.markup === markup && container.childNodes.length === parts.length) return;
+  container.dataset.markup = markup;
+  container.replaceChildren(...parts);
+}
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) {
   const node = Object.assign(document.createElement(tag), props);
@@ -605,6 +616,9 @@ class App {
     }
   }
 
+  /** What the status region last announced. */
+  private announced = "";
+
   private renderStatusBar(s: AppStatus): void {
     const i = s.indexing;
     const progress = $<HTMLProgressElement>("status-progress");
@@ -651,7 +665,14 @@ class App {
       const failed = x.failed.length ? ` · ${x.failed.length} could not be copied: ${x.failed[0]}` : "";
       $("selection-message").textContent = `Exported ${formatCount(x.copied)} to ${x.folder ?? ""}${x.already_there ? ` (${formatCount(x.already_there)} already there)` : ""}${failed}`;
     }
-    $("status-text").textContent = text;
+    // The bar changes several times a second while indexing; a screen reader hears only the
+    // changes that matter (a phase starting or ending, a pause, an error) through its own region.
+    if ($("status-text").textContent !== text) $("status-text").textContent = text;
+    const announcement = statusAnnouncement(s);
+    if (announcement !== this.announced) {
+      this.announced = announcement;
+      $("status-announce").textContent = announcement;
+    }
     progress.hidden = i.phase !== "indexing" || i.queued === 0;
     progress.max = Math.max(1, i.queued);
     progress.value = i.done;
@@ -695,7 +716,7 @@ class App {
       }
     }
     notice.hidden = parts.length === 0;
-    notice.replaceChildren(...parts);
+    replaceIfChanged(notice, parts);
   }
 
   private renderEmpty(error?: ClientError): void {
@@ -718,7 +739,7 @@ class App {
       parts.push(el("h2", { textContent: "No matching photos" }), el("p", { textContent: "Try other words, or clear the filters." }));
     }
     empty.hidden = parts.length === 0;
-    empty.replaceChildren(...parts);
+    replaceIfChanged(empty, parts);
   }
 
   // ---- status bar ----
