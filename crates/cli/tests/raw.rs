@@ -58,10 +58,7 @@ fn a_raw_beside_a_jpeg_of_the_same_name_is_one_photo() {
 /// A minimal DNG: a TIFF whose IFD0 has DNGVersion, an orientation and a JPEG preview (a 400x300
 /// red image) through JPEGInterchangeFormat.
 fn tiny_dng(orientation: u16) -> Vec<u8> {
-    let mut jpeg = Vec::new();
-    image::RgbImage::from_pixel(400, 300, image::Rgb([210, 35, 30]))
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
-        .unwrap();
+    let jpeg = red_jpeg(400, 300);
     let data = photo_search_core::raw::test_tiff_data_offset(4);
     let entries = [
         (0x0112, 3, 1, u32::from(orientation)),
@@ -95,28 +92,19 @@ fn a_dng_is_indexed_from_its_preview_turned_as_the_raw_says() {
     assert_eq!(names.len(), 2);
 }
 
-/// A minimal CR3 (`raw::test_cr3`): CMT1 says Canon EOS R turned by `orientation`, CMT2 a date
-/// in 2021, CMT4 a position in Madrid; the preview is a 400x300 red image.
+/// A minimal CR3 (`raw::test_cr3`: a Canon EOS R, taken in 2021 in Madrid) turned by
+/// `orientation`; the preview is a 400x300 red image.
 fn tiny_cr3(orientation: u16) -> Vec<u8> {
-    use photo_search_core::raw::{test_cr3, test_tiff, test_tiff_data_offset};
-    let jpeg = |width, height| {
-        let mut out = Vec::new();
-        image::RgbImage::from_pixel(width, height, image::Rgb([210, 35, 30]))
-            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
-            .unwrap();
-        out
-    };
-    let at = test_tiff_data_offset(3);
-    let cmt1 = test_tiff(
-        &[(0x010F, 2, 6, at), (0x0110, 2, 6, at + 6), (0x0112, 3, 1, u32::from(orientation))],
-        b"Canon\0EOS R\0",
-    );
-    let cmt2 = test_tiff(&[(0x9003, 2, 20, test_tiff_data_offset(1))], b"2021:03:14 15:09:26\0");
-    let at = test_tiff_data_offset(4);
-    let data: Vec<u8> = [40u32, 1, 25, 1, 0, 1, 3, 1, 42, 1, 0, 1].iter().flat_map(|p| p.to_le_bytes()).collect();
-    let cmt4 =
-        test_tiff(&[(1, 2, 2, u32::from(b'N')), (2, 5, 3, at), (3, 2, 2, u32::from(b'W')), (4, 5, 3, at + 24)], &data);
-    test_cr3(&cmt1, &cmt2, &cmt4, &jpeg(160, 120), &jpeg(400, 300))
+    photo_search_core::raw::test_cr3(orientation, &red_jpeg(160, 120), &red_jpeg(400, 300))
+}
+
+/// A red JPEG, for the previews of generated RAW files.
+fn red_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::RgbImage::from_pixel(width, height, image::Rgb([210, 35, 30]))
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+        .unwrap();
+    out
 }
 
 #[test]

@@ -66,21 +66,12 @@ fn facts(parsed: Result<exif::Exif, exif::Error>) -> ExifFacts {
         .and_then(|o| u16::try_from(o).ok());
     let coordinate = |value_tag, ref_tag, negative: &str| {
         let degrees = exif.get_field(value_tag, In::PRIMARY).and_then(|f| dms(&f.value))?;
-        let sign = match text(ref_tag) {
-            Some(r) if r.eq_ignore_ascii_case(negative) => -1.0,
-            _ => 1.0,
-        };
-        Some(sign * degrees)
+        Some(hemisphere_sign(text(ref_tag).as_deref(), negative) * degrees)
     };
-    let gps = match (
+    let gps = gps_position(
         coordinate(Tag::GPSLatitude, Tag::GPSLatitudeRef, "S"),
         coordinate(Tag::GPSLongitude, Tag::GPSLongitudeRef, "W"),
-    ) {
-        (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {
-            Some((lat, lon))
-        }
-        _ => None,
-    };
+    );
     ExifFacts { taken_at, camera_make: text(Tag::Make), camera_model: text(Tag::Model), gps, orientation }
 }
 
@@ -93,9 +84,31 @@ fn ascii(value: &Value) -> Option<String> {
 
 fn dms(value: &Value) -> Option<f64> {
     let Value::Rational(parts) = value else { return None };
-    let part = |i: usize| parts.get(i).filter(|r| r.denom != 0).map(|r| r.to_f64());
+    dms_degrees(|i| parts.get(i).filter(|r| r.denom != 0).map(|r| r.to_f64()))
+}
+
+/// Degrees from EXIF's degrees, minutes and seconds (`part(0..3)`; minutes and seconds may be
+/// absent). Also used by the CR3 reader, which keeps its GPS directory apart.
+pub(crate) fn dms_degrees(part: impl Fn(usize) -> Option<f64>) -> Option<f64> {
     let degrees = part(0)? + part(1).unwrap_or(0.0) / 60.0 + part(2).unwrap_or(0.0) / 3600.0;
     degrees.is_finite().then_some(degrees)
+}
+
+/// -1 when the hemisphere letter is `negative` ("S", "W"), else 1.
+pub(crate) fn hemisphere_sign(reference: Option<&str>, negative: &str) -> f64 {
+    match reference {
+        Some(r) if r.eq_ignore_ascii_case(negative) => -1.0,
+        _ => 1.0,
+    }
+}
+
+/// A position worth keeping: both coordinates, within range, and not 0,0 (a camera without a
+/// fix writes that).
+pub(crate) fn gps_position(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
+    match (lat?, lon?) {
+        (lat, lon) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => Some((lat, lon)),
+        _ => None,
+    }
 }
 
 /// Parses EXIF's `YYYY:MM:DD HH:MM:SS` into Unix seconds.

@@ -9,7 +9,7 @@
 //! offset checked, as for the TIFF-based formats.
 
 use super::{RawError, Span, Tiff};
-use crate::metadata::{ExifFacts, parse_exif_datetime, read_exif};
+use crate::metadata::{ExifFacts, dms_degrees, gps_position, hemisphere_sign, parse_exif_datetime, read_exif};
 
 /// Canon's metadata box inside `moov`.
 const CANON_UUID: [u8; 16] = *b"\x85\xc0\xb6\x87\x82\x0f\x11\xe0\x81\x11\xf4\xce\x46\x2b\x6a\x48";
@@ -138,24 +138,35 @@ fn gps(bytes: &[u8], (start, _): Span) -> Option<(f64, f64)> {
     let find = |tag: u16| entries.iter().find(|e| e.tag == tag);
     let coordinate = |value: u16, hemisphere: u16, negative: &str| -> Option<f64> {
         let entry = find(value)?;
-        let part = |i| tiff.rational(entry, i);
-        let degrees = part(0)? + part(1).unwrap_or(0.0) / 60.0 + part(2).unwrap_or(0.0) / 3600.0;
-        let sign = match find(hemisphere).and_then(|e| tiff.ascii(e)) {
-            Some(h) if h.eq_ignore_ascii_case(negative) => -1.0,
-            _ => 1.0,
-        };
-        Some(sign * degrees).filter(|d| d.is_finite())
+        let degrees = dms_degrees(|i| tiff.rational(entry, i))?;
+        Some(hemisphere_sign(find(hemisphere).and_then(|e| tiff.ascii(e)).as_deref(), negative) * degrees)
     };
-    match (coordinate(2, 1, "S")?, coordinate(4, 3, "W")?) {
-        (lat, lon) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => Some((lat, lon)),
-        _ => None,
-    }
+    gps_position(coordinate(2, 1, "S"), coordinate(4, 3, "W"))
 }
 
-/// A CR3 with the boxes above, for tests: `cmt1`, `cmt2`, `cmt4` TIFFs, a thumbnail and a
-/// preview JPEG.
+/// A CR3 as a Canon EOS R writes one, for tests: CMT1 says Canon, EOS R and `orientation`; CMT2
+/// that it was taken 2021-03-14 15:09:26; CMT4 that it was at 40°25'N 3°42'W (Madrid); with
+/// `thumbnail` and `preview` JPEGs.
 #[doc(hidden)]
-pub fn test_cr3(cmt1: &[u8], cmt2: &[u8], cmt4: &[u8], thumbnail: &[u8], preview: &[u8]) -> Vec<u8> {
+pub fn test_cr3(orientation: u16, thumbnail: &[u8], preview: &[u8]) -> Vec<u8> {
+    use super::{test_tiff, test_tiff_data_offset};
+    let at = test_tiff_data_offset(3);
+    let cmt1 = test_tiff(
+        &[(0x010F, 2, 6, at), (0x0110, 2, 6, at + 6), (0x0112, 3, 1, u32::from(orientation))],
+        b"Canon\0EOS R\0",
+    );
+    let cmt2 = test_tiff(&[(0x9003, 2, 20, test_tiff_data_offset(1))], b"2021:03:14 15:09:26\0");
+    let at = test_tiff_data_offset(4);
+    let rationals: Vec<u8> = [40u32, 1, 25, 1, 0, 1, 3, 1, 42, 1, 0, 1].iter().flat_map(|p| p.to_le_bytes()).collect();
+    let cmt4 = test_tiff(
+        &[(1, 2, 2, u32::from(b'N')), (2, 5, 3, at), (3, 2, 2, u32::from(b'W')), (4, 5, 3, at + 24)],
+        &rationals,
+    );
+    cr3_of(&cmt1, &cmt2, &cmt4, thumbnail, preview)
+}
+
+/// A CR3 with the boxes above: `cmt1`, `cmt2`, `cmt4` TIFFs, a thumbnail and a preview JPEG.
+fn cr3_of(cmt1: &[u8], cmt2: &[u8], cmt4: &[u8], thumbnail: &[u8], preview: &[u8]) -> Vec<u8> {
     fn boxed(kind: &[u8; 4], uuid: Option<&[u8; 16]>, body: &[u8]) -> Vec<u8> {
         let size = 8 + uuid.map_or(0, |u| u.len()) + body.len();
         let mut out = (size as u32).to_be_bytes().to_vec();
