@@ -1,17 +1,8 @@
 //! Search through the service as the app sends it: similar shots folded into one result.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use photo_search_core::EngineOptions;
-use photo_search_core::library::Access;
-use photo_search_core::models::ModelChoice;
 use photo_search_service::api::{QueryTerm, SearchRequest};
-use photo_search_service::{Service, ServiceOptions};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+mod util;
 
 fn red(offset: u32, limit: u32, collapse: bool) -> SearchRequest {
     SearchRequest {
@@ -44,19 +35,10 @@ fn similar_shots_fold_into_one_result_that_carries_them() {
             .save(photos.join(format!("grey-{i}.jpg")))
             .unwrap();
     }
-    let engine = EngineOptions::new(
-        dir.path().join("library"),
-        ModelChoice::Dir(repo().join("models/test-color")),
-        Access::Write,
-    );
-    let service = Service::open(ServiceOptions { engine, background: false }).unwrap();
+    let service = util::colour_service(&dir.path().join("library"));
     service.add_folder(photos.to_str().unwrap()).unwrap();
     service.start_background();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while service.status().unwrap().photos.indexed < 36 {
-        assert!(Instant::now() < deadline, "indexing did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    util::wait_for(&service, "indexing", |s| s.photos.indexed >= 36);
 
     let flat = service.search(&red(0, 40, false)).unwrap();
     let names: Vec<String> = flat.hits.iter().map(|h| name(&h.path)).collect();

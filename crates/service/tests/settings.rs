@@ -1,18 +1,14 @@
 //! The model is the library's: the app's choice is recorded in the library (and an older app's
 //! setting moves there), so the CLI, `serve` and the app all open the same model.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use photo_search_core::EngineOptions;
 use photo_search_core::library::Access;
 use photo_search_core::models::{DEFAULT_MODEL, ModelChoice};
-use photo_search_service::api::{AppStatus, IndexPhase, QueryTerm, SearchRequest, SettingsUpdate};
+use photo_search_service::api::{IndexPhase, QueryTerm, SearchRequest, SettingsUpdate};
 use photo_search_service::{Service, ServiceOptions};
+use util::{repo, wait_for};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+mod util;
 
 fn open(library: &std::path::Path) -> Service {
     // As the app opens a library: no model given.
@@ -23,19 +19,6 @@ fn open(library: &std::path::Path) -> Service {
 fn choose(service: &Service, model_dir: &str) {
     let update = SettingsUpdate { model_dir: Some(model_dir.into()), ..Default::default() };
     service.update_settings(&update).unwrap();
-}
-
-/// Waits until `done` holds of the status.
-fn wait_for(service: &Service, what: &str, done: impl Fn(&AppStatus) -> bool) -> AppStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = service.status().unwrap();
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "{what}: {status:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The first page of results for one text.
