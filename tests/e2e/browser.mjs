@@ -77,6 +77,23 @@ test("negative chips move away from a term", async () => {
   });
 });
 
+test("typed terms become chips in the core's grammar; a half-typed one is explained", async () => {
+  await page.fill("#search", '"green" + 2*blue - red');
+  await page.press("#search", "Tab");
+  const labels = await eventually("three chips", async () => {
+    const l = await page.$$eval("#chips .chip-label", (ls) => ls.map((x) => x.textContent));
+    return l.length === 3 ? l : null;
+  });
+  assert(JSON.stringify(labels) === JSON.stringify(["green", "2× blue", "not: red"]), `chips ${labels}`);
+  await eventually("blue first", async () => (await results())[0]?.startsWith("blue"));
+  await page.type("#search", "blue -");
+  await eventually("the dangling minus explained", async () => (await page.textContent("#result-count")).includes("must be followed by a term"));
+  assert((await results())[0]?.startsWith("blue"), "the results stay while the query is half-typed");
+  await page.fill("#search", "");
+  await page.press("#search", "Escape");
+  await eventually("no chips", async () => (await page.$$("#chips .chip")).length === 0);
+});
+
 test("the preview opens and closes with the keyboard", async () => {
   await page.fill("#search", "yellow");
   await page.press("#search", "Enter");
@@ -358,6 +375,28 @@ test("places from GPS filter the results, picked or typed", async () => {
   await eventually("Madrid understood", async () => (await places.textContent("#relevance")).includes("Place: Madrid") && (await places.textContent("#result-count")).startsWith("1 photos"));
   await places.screenshot({ path: path.join(outDir, "browser-place-understood.png") });
   await places.close();
+});
+
+test("a focused button keeps the focus while the status changes around it", async () => {
+  const emptyServer = await serve(["--library", path.join(work, "empty-library"), "--model", "models/test-color"]);
+  const empty = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  try {
+    await empty.goto(emptyServer.url);
+    await empty.waitForSelector("#first-folder");
+    await empty.focus("#first-folder");
+    // Pausing changes the status (a tick renders the empty state again) without the button.
+    const token = new URL(emptyServer.url).searchParams.get("token");
+    for (const step of ["pause", "resume", "pause"]) {
+      await empty.evaluate(([step, token]) => fetch(`/api/indexing/${step}`, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {} }), [step, token]);
+      const paused = step === "pause";
+      await eventually(`status after ${step}`, async () => ((await empty.textContent("#status-announce")) === "Indexing paused") === paused);
+    }
+    const focused = await empty.evaluate(() => document.activeElement?.id);
+    assert(focused === "first-folder", `the button kept the focus, got ${focused}`);
+  } finally {
+    await empty.close();
+    emptyServer.child.kill("SIGINT");
+  }
 });
 
 await run(async () => {

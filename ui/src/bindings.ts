@@ -9,6 +9,8 @@ export type ModelRef = { id: string, };
 
 export type QueryTerm = { "kind": "text", text: string, weight: number, } | { "kind": "photo", id: number, weight: number, } | { "kind": "image", token: string, weight: number, };
 
+export type QueryText = { text: string, };
+
 export type Filters = { 
 /**
  * Only photos under this folder.
@@ -293,6 +295,8 @@ export interface Operations {
   status: [null, AppStatus];
   /** One page of results. */
   search: [SearchRequest, SearchResponse];
+  /** What is typed in the search box, as terms (the query grammar every shell shares). */
+  parse_query: [QueryText, Array<QueryTerm>];
   /** What the preview shows about one photo. */
   photo: [PhotoRef, PhotoDetails];
   /** The files that could not be indexed, and why. */
@@ -325,6 +329,7 @@ export type Operation = keyof Operations;
 export const ROUTES: { [O in Operation]: { method: "GET" | "POST"; path: string } } = {
   status: { method: "GET", path: "/api/status" },
   search: { method: "POST", path: "/api/search" },
+  parse_query: { method: "POST", path: "/api/query/parse" },
   photo: { method: "GET", path: "/api/photos/{id}" },
   failures: { method: "GET", path: "/api/failures" },
   folders: { method: "GET", path: "/api/folders" },

@@ -1,5 +1,6 @@
-// Query chips: what a person types or drops becomes weighted terms. "not: people" or "-people"
-// is a negative term, "2*sunset" (or "2x sunset") weighs a term, images and photos are chips too.
+// Query chips: the committed terms of a query, as a person sees and changes them. Typed text
+// becomes terms through the service's `parse_query` (the core's grammar: "beach, not: people,
+// 2*sunset"); dropped images and "find similar" photos are chips too.
 
 import type { QueryTerm } from "./bindings";
 
@@ -8,37 +9,16 @@ export type Chip =
   | { kind: "image"; token: string; label: string; weight: number }
   | { kind: "photo"; id: number; label: string; weight: number };
 
-const MAX_WEIGHT = 10;
-
-/** Parses one typed term; `null` when there is nothing to search for. */
-export function parseChip(input: string): Chip | null {
-  let text = input.trim();
-  let sign = 1;
-  const negative = /^(?:not:\s*|-\s*)/i.exec(text);
-  if (negative) {
-    sign = -1;
-    text = text.slice(negative[0].length).trim();
+/** A term the service read from typed text, or from a saved search, as a chip. */
+export function fromTerm(term: QueryTerm): Chip {
+  switch (term.kind) {
+    case "text":
+      return { kind: "text", text: term.text, weight: term.weight };
+    case "photo":
+      return { kind: "photo", id: term.id, label: `photo ${term.id}`, weight: term.weight };
+    case "image":
+      return { kind: "image", token: term.token, label: "image", weight: term.weight };
   }
-  let weight = 1;
-  const weighted = /^(\d+(?:\.\d+)?|\.\d+)\s*(?:\*|x\s)\s*/i.exec(text);
-  if (weighted) {
-    const value = Number(weighted[1]);
-    if (Number.isFinite(value) && value > 0) {
-      weight = Math.min(value, MAX_WEIGHT);
-      text = text.slice(weighted[0].length).trim();
-    }
-  }
-  text = text.replace(/^"(.*)"$/, "$1").trim();
-  if (!text) return null;
-  return { kind: "text", text, weight: sign * weight };
-}
-
-/** Splits typed text into chips at commas: "beach, not: people, 2*sunset". */
-export function parseChips(input: string): Chip[] {
-  return input
-    .split(",")
-    .map(parseChip)
-    .filter((c): c is Chip => c !== null);
 }
 
 export function chipLabel(chip: Chip): string {
@@ -57,11 +37,6 @@ export function toTerm(chip: Chip): QueryTerm {
     case "photo":
       return { kind: "photo", id: chip.id, weight: chip.weight };
   }
-}
-
-/** The terms of a query: the committed chips plus what is being typed. */
-export function toTerms(chips: Chip[], typing: string): QueryTerm[] {
-  return [...chips, ...parseChips(typing)].map(toTerm);
 }
 
 /** A query can run when at least one term pulls towards something. */

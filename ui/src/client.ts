@@ -55,7 +55,7 @@ export interface Transport {
   revealPhoto?(id: number): Promise<void>;
 }
 
-function asClientError(error: unknown): ClientError {
+export function asClientError(error: unknown): ClientError {
   if (error instanceof ClientError) return error;
   if (error && typeof error === "object" && "kind" in error && "message" in error) {
     const e = error as ApiError;
@@ -82,6 +82,8 @@ export class Client {
 
   status() { return this.call("status", null); }
   search(request: SearchRequest) { return this.call("search", request); }
+  /** What is typed in the search box, as terms: the grammar is the core's, for every shell. */
+  parseQuery(text: string) { return this.call("parse_query", { text }); }
   photo(id: number) { return this.call("photo", { id }); }
   failures() { return this.call("failures", null); }
   folders() { return this.call("folders", null); }

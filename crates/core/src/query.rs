@@ -65,11 +65,17 @@ impl SearchQuery {
     }
 }
 
-/// Parses the query language:
+/// The largest weight a term can have: `50*beach` weighs 10.
+pub const MAX_WEIGHT: f32 = 10.0;
+
+/// Parses the query language, the one grammar of the CLI, the app's search box (through the
+/// `parse_query` operation) and the server:
 /// - bare words form one text term: `kids on a beach`;
 /// - `"quoted text"` is one term; `+` and `-` (standing alone or before a term) combine terms:
-///   `"beach" + "sunset" - "people"`; `not:people` is the same as `-people`;
-/// - `2*"sunset"` or `0.5*beach` weighs a term;
+///   `"beach" + "sunset" - "people"`; `not:people` is the same as `-people`, and `not: people on
+///   a beach` the same as `- people on a beach`;
+/// - a comma ends a term: `beach, not: people, 2*sunset` is three terms;
+/// - `2*"sunset"` or `0.5*beach` weighs a term (at most [`MAX_WEIGHT`]);
 /// - `img:PATH` is an image file, `photo:ID` a photo of the library.
 ///
 /// A `-` inside a word (`t-shirt`) is part of the word.
@@ -86,6 +92,13 @@ pub fn parse_terms(input: &str) -> Result<Vec<WeightedTerm>, QueryError> {
     };
     for token in tokenize(input)? {
         match token {
+            Token::Comma => {
+                flush(&mut words, &mut terms, sign);
+                if let Some(op) = pending_op {
+                    return Err(QueryError::DanglingOperator(op));
+                }
+                sign = 1.0;
+            }
             Token::Op(op) => {
                 flush(&mut words, &mut terms, sign);
                 if let Some(previous) = pending_op {
@@ -95,14 +108,23 @@ pub fn parse_terms(input: &str) -> Result<Vec<WeightedTerm>, QueryError> {
                 sign = if op == '-' { -1.0 } else { 1.0 };
             }
             Token::Word(word) => {
-                let (negated, word) = match word.strip_prefix("not:") {
+                let (negated, word) = match strip_not(&word) {
                     Some(rest) => (true, rest.to_string()),
                     None => (false, word),
                 };
                 let (weight, atom) = split_weight(&word)?;
+                if atom.is_empty() {
+                    // A weight with nothing after it yet (`2*`): no term.
+                    pending_op = None;
+                    continue;
+                }
                 let is_special = atom.starts_with("img:") || atom.starts_with("photo:");
                 if negated || weight.is_some() || is_special {
-                    flush(&mut words, &mut terms, sign);
+                    if !words.is_empty() {
+                        // The sign belonged to the words before this term.
+                        flush(&mut words, &mut terms, sign);
+                        sign = 1.0;
+                    }
                     let term = atom_term(atom)?;
                     let s = if negated { -1.0 } else { sign };
                     terms.push(WeightedTerm { term, weight: s * weight.unwrap_or(1.0) });
@@ -135,6 +157,11 @@ pub fn parse_terms(input: &str) -> Result<Vec<WeightedTerm>, QueryError> {
     Ok(terms)
 }
 
+/// `word` without a leading `not:` (any case).
+fn strip_not(word: &str) -> Option<&str> {
+    word.get(..4).filter(|p| p.eq_ignore_ascii_case("not:")).map(|_| &word[4..])
+}
+
 fn atom_term(atom: &str) -> Result<Term, QueryError> {
     if let Some(path) = atom.strip_prefix("img:") {
         return Ok(Term::ImageFile(PathBuf::from(path)));
@@ -155,11 +182,16 @@ fn split_weight(word: &str) -> Result<(Option<f32>, &str), QueryError> {
 }
 
 fn parse_weight(text: &str) -> Result<f32, QueryError> {
-    text.parse::<f32>().ok().filter(|w| w.is_finite() && *w > 0.0).ok_or_else(|| QueryError::BadWeight(text.into()))
+    text.parse::<f32>()
+        .ok()
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .map(|w| w.min(MAX_WEIGHT))
+        .ok_or_else(|| QueryError::BadWeight(text.into()))
 }
 
 #[derive(Debug, PartialEq)]
 enum Token {
+    Comma,
     Op(char),
     Word(String),
     Quoted { weight: Option<String>, text: String },
@@ -179,9 +211,14 @@ fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
             tokens.push(Token::Op(c));
             continue;
         }
+        if c == ',' {
+            chars.next();
+            tokens.push(Token::Comma);
+            continue;
+        }
         let mut word = String::new();
         while let Some(&c) = chars.peek() {
-            if c.is_whitespace() {
+            if c.is_whitespace() || c == ',' {
                 break;
             }
             if c == '"' {
@@ -199,7 +236,9 @@ fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
                     return Err(QueryError::UnclosedQuote);
                 }
                 let weight = word.strip_suffix('*').map(str::to_string);
-                if !word.is_empty() && weight.is_none() {
+                if word.eq_ignore_ascii_case("not:") {
+                    tokens.push(Token::Op('-'));
+                } else if !word.is_empty() && weight.is_none() {
                     tokens.push(Token::Word(std::mem::take(&mut word)));
                 }
                 tokens.push(Token::Quoted { weight, text });
@@ -209,7 +248,10 @@ fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
             word.push(c);
             chars.next();
         }
-        if !word.is_empty() {
+        if word.eq_ignore_ascii_case("not:") {
+            // `not: people` negates what follows, as `- people` does.
+            tokens.push(Token::Op('-'));
+        } else if !word.is_empty() {
             tokens.push(Token::Word(word));
         }
     }
@@ -281,40 +323,45 @@ mod tests {
         WeightedTerm { term: Term::Text(s.into()), weight }
     }
 
+    /// The grammar every shell shares, one row per rule: what is typed, and the text terms with
+    /// their weights it means.
     #[test]
-    fn bare_words_are_one_term() {
-        assert_eq!(parse_terms("kids on a beach at sunset").unwrap(), vec![text("kids on a beach at sunset", 1.0)]);
-    }
-
-    #[test]
-    fn quoted_terms_combine_with_plus_and_minus() {
-        assert_eq!(
-            parse_terms(r#""beach" + "sunset" - "people""#).unwrap(),
-            vec![text("beach", 1.0), text("sunset", 1.0), text("people", -1.0)]
-        );
-    }
-
-    #[test]
-    fn hyphen_inside_a_word_is_not_an_operator() {
-        assert_eq!(parse_terms("red t-shirt").unwrap(), vec![text("red t-shirt", 1.0)]);
-    }
-
-    #[test]
-    fn negatives_and_weights() {
-        assert_eq!(
-            parse_terms(r#"dog -cat not:people 2*"sunset" 0.5*beach"#).unwrap(),
-            vec![text("dog", 1.0), text("cat", -1.0), text("people", -1.0), text("sunset", 2.0), text("beach", 0.5)]
-        );
+    fn the_query_grammar() {
+        let table: &[(&str, &[(&str, f32)])] = &[
+            ("kids on a beach at sunset", &[("kids on a beach at sunset", 1.0)]),
+            (r#""beach" + "sunset" - "people""#, &[("beach", 1.0), ("sunset", 1.0), ("people", -1.0)]),
+            ("red t-shirt", &[("red t-shirt", 1.0)]),
+            (
+                r#"dog -cat not:people 2*"sunset" 0.5*beach"#,
+                &[("dog", 1.0), ("cat", -1.0), ("people", -1.0), ("sunset", 2.0), ("beach", 0.5)],
+            ),
+            ("beach, not: people, 2*sunset", &[("beach", 1.0), ("people", -1.0), ("sunset", 2.0)]),
+            ("kids on a beach,sunset", &[("kids on a beach", 1.0), ("sunset", 1.0)]),
+            ("NOT: people on a beach", &[("people on a beach", -1.0)]),
+            (r#"not:"people""#, &[("people", -1.0)]),
+            ("- people, dog", &[("people", -1.0), ("dog", 1.0)]),
+            ("50*beach", &[("beach", MAX_WEIGHT)]),
+            ("not: 2*rain", &[("rain", -2.0)]),
+            ("sea 2*", &[("sea", 1.0)]),
+            (r#"2*"kids on a beach""#, &[("kids on a beach", 2.0)]),
+            (" , beach ,, ", &[("beach", 1.0)]),
+            ("", &[]),
+        ];
+        for (typed, expected) in table {
+            let want: Vec<_> = expected.iter().map(|(t, w)| text(t, *w)).collect();
+            assert_eq!(parse_terms(typed).unwrap(), want, "{typed}");
+        }
     }
 
     #[test]
     fn image_and_photo_terms() {
         assert_eq!(
-            parse_terms("img:/tmp/a.jpg + photo:42 - snow").unwrap(),
+            parse_terms("img:/tmp/a.jpg + photo:42 - snow photo:7").unwrap(),
             vec![
                 WeightedTerm { term: Term::ImageFile("/tmp/a.jpg".into()), weight: 1.0 },
                 WeightedTerm { term: Term::Photo(42), weight: 1.0 },
-                text("snow", -1.0)
+                text("snow", -1.0),
+                WeightedTerm { term: Term::Photo(7), weight: 1.0 },
             ]
         );
     }
@@ -323,6 +370,8 @@ mod tests {
     fn malformed_queries_are_explained() {
         assert_eq!(parse_terms(r#""beach"#), Err(QueryError::UnclosedQuote));
         assert_eq!(parse_terms("beach +"), Err(QueryError::DanglingOperator('+')));
+        assert_eq!(parse_terms("beach -, sun"), Err(QueryError::DanglingOperator('-')));
+        assert_eq!(parse_terms("0*beach"), Err(QueryError::BadWeight("0".into())));
         assert_eq!(parse_terms("photo:abc"), Err(QueryError::BadPhotoId("abc".into())));
         assert_eq!(
             SearchQuery::new(parse_terms("- people").unwrap(), PhotoFilter::default(), 5),

@@ -23,6 +23,8 @@ operations! {
     status(()) -> AppStatus, Get "/api/status" => |s, ()| s.status();
     /// One page of results.
     search(SearchRequest) -> SearchResponse, Post "/api/search" => |s, r| s.search(&r);
+    /// What is typed in the search box, as terms (the query grammar every shell shares).
+    parse_query(QueryText) -> Vec<QueryTerm>, Post "/api/query/parse" => |s, r| s.parse_query(&r.text);
     /// What the preview shows about one photo.
     photo(PhotoRef) -> PhotoDetails, Get "/api/photos/{id}" => |s, r| s.photo(r.id);
     /// The files that could not be indexed, and why.
@@ -54,6 +56,12 @@ operations! {
 pub struct PhotoRef {
     #[ts(type = "number")]
     pub id: i64,
+}
+
+/// Typed query text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct QueryText {
+    pub text: String,
 }
 
 /// A folder, by its path.
@@ -504,6 +512,7 @@ pub fn typescript_bindings() -> String {
         FolderPath::decl(&cfg),
         ModelRef::decl(&cfg),
         QueryTerm::decl(&cfg),
+        QueryText::decl(&cfg),
         Filters::decl(&cfg),
         SearchRequest::decl(&cfg),
         Hit::decl(&cfg),

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use photo_search_core::duplicates::Tile;
-use photo_search_core::query::{SearchQuery, Term, WeightedTerm};
+use photo_search_core::query::{MAX_WEIGHT, SearchQuery, Term, WeightedTerm, parse_terms};
 use photo_search_core::relevance::Relevance;
 use photo_search_core::understand;
 
@@ -129,6 +129,22 @@ impl Service {
             .collect())
     }
 
+    /// What a person typed in the search box, as the terms it means, in the core's grammar (the
+    /// one the CLI reads): `beach, not: people, 2*"sunset"` is three terms.
+    pub fn parse_query(&self, text: &str) -> Result<Vec<QueryTerm>, ApiError> {
+        let terms = parse_terms(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        terms
+            .into_iter()
+            .map(|WeightedTerm { term, weight }| match term {
+                Term::Text(text) => Ok(QueryTerm::Text { text, weight }),
+                Term::Photo(id) => Ok(QueryTerm::Photo { id, weight }),
+                Term::ImageFile(_) | Term::Embedding(_) => Err(ApiError::bad_request(
+                    "img: reads a file on the command line; drop or paste the image here instead",
+                )),
+            })
+            .collect()
+    }
+
     /// The request's terms and filters as a core query, with the dates its words were
     /// understood as (unless the request is literal).
     pub(crate) fn query_of(&self, request: &SearchRequest) -> Result<(SearchQuery, Vec<String>), ApiError> {
@@ -153,7 +169,7 @@ impl Service {
             if !weight.is_finite() {
                 return Err(ApiError::bad_request("term weights must be numbers"));
             }
-            terms.push(WeightedTerm { term, weight });
+            terms.push(WeightedTerm { term, weight: weight.clamp(-MAX_WEIGHT, MAX_WEIGHT) });
         }
         let mut filter = filter_of(&request.filters)?;
         let understood = if request.literal {

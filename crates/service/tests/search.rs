@@ -1,6 +1,6 @@
 //! Search through the service as the app sends it: similar shots folded into one result.
 
-use photo_search_service::api::{QueryTerm, SearchRequest};
+use photo_search_service::api::{ErrorKind, QueryTerm, SearchRequest};
 
 mod util;
 
@@ -81,4 +81,27 @@ fn similar_shots_fold_into_one_result_that_carries_them() {
     seen.dedup();
     assert_eq!((count, seen.len()), (36, 36), "every photo once: {seen:?}");
     service.close();
+}
+
+/// The search box's text is read by the core's grammar, the one the CLI reads.
+#[test]
+fn typed_text_is_read_by_the_one_query_grammar() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = util::colour_service(&dir.path().join("library"));
+    let text = |text: &str, weight: f32| QueryTerm::Text { text: text.into(), weight };
+    assert_eq!(
+        service.parse_query(r#"beach, not: people, 2*"red car" - snow photo:7"#).unwrap(),
+        vec![
+            text("beach", 1.0),
+            text("people", -1.0),
+            text("red car", 2.0),
+            text("snow", -1.0),
+            QueryTerm::Photo { id: 7, weight: 1.0 }
+        ]
+    );
+    assert_eq!(service.parse_query("  ").unwrap(), vec![]);
+    let unclosed = service.parse_query(r#""beach"#).unwrap_err();
+    assert_eq!((unclosed.kind, unclosed.message.as_str()), (ErrorKind::BadRequest, "unclosed quote in query"));
+    let image = service.parse_query("img:/etc/passwd").unwrap_err();
+    assert!(image.message.contains("drop or paste the image"), "{image:?}");
 }
