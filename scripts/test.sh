@@ -15,6 +15,8 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> tsc"
 npx --no-install tsc -p ui
+echo "==> biome (the UI's and the browser tests' formatting and lints)"
+npx --no-install biome ci
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -141,14 +141,20 @@ fn main() {
             if let Ok(folders) = service.folders() {
                 allow_folders(&handle, &folders);
             }
-            let updates = service.subscribe();
-            std::thread::Builder::new().name("status-to-window".into()).spawn(move || {
-                for status in updates {
-                    if handle.emit(STATUS_EVENT, &status).is_err() {
+            let mut updates = service.subscribe();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    let status = updates.borrow_and_update().clone();
+                    if let Some(status) = status
+                        && handle.emit(STATUS_EVENT, &status).is_err()
+                    {
+                        break;
+                    }
+                    if updates.changed().await.is_err() {
                         break;
                     }
                 }
-            })?;
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![rpc, upload_image, image_from_path, open_photo, reveal_photo,])

@@ -7,11 +7,14 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
-import { assert, colourPhotos, eventually, outDir, photoSearch, repo, run, tempDir, test, writePng, COLOURS } from "./harness.mjs";
+import { assert, COLOURS, colourPhotos, eventually, outDir, photoSearch, repo, run, tempDir, test, writePng } from "./harness.mjs";
 
 const appBinary = process.env.PHOTO_SEARCH_APP ?? path.join(repo, "target/debug/photo-search-app");
 const driverBinary = process.env.TAURI_DRIVER ?? path.join(repo, ".cache/tools/bin/tauri-driver");
-for (const [what, file] of [["the app", appBinary], ["tauri-driver", driverBinary]]) {
+for (const [what, file] of [
+  ["the app", appBinary],
+  ["tauri-driver", driverBinary],
+]) {
   if (!fs.existsSync(file)) throw new Error(`${what} is missing: ${file} (scripts/test.sh builds it)`);
 }
 
@@ -51,10 +54,15 @@ const exec = (script, ...args) => wd("POST", `${s}/execute/sync`, { script, args
 const execAsync = (script, ...args) => wd("POST", `${s}/execute/async`, { script, args });
 const find = async (css) => Object.values(await wd("POST", `${s}/element`, { using: "css selector", value: css }))[0];
 const screenshot = async (name) => fs.writeFileSync(path.join(outDir, name), Buffer.from(await wd("GET", `${s}/screenshot`), "base64"));
-const results = () => exec("return [...document.querySelectorAll('#grid-inner .cell')].sort((a, b) => a.dataset.index - b.dataset.index).map((c) => c.title.split('/').pop())");
+const results = () =>
+  exec("return [...document.querySelectorAll('#grid-inner .cell')].sort((a, b) => a.dataset.index - b.dataset.index).map((c) => c.title.split('/').pop())");
 
 test("the window opens with the library and focus in the search box", async () => {
-  await eventually("the status bar", async () => (await exec("return document.getElementById('status-text').textContent")).includes("16 photos indexed"), 30000);
+  await eventually(
+    "the status bar",
+    async () => (await exec("return document.getElementById('status-text').textContent")).includes("16 photos indexed"),
+    30000,
+  );
   assert(await exec("return document.activeElement && document.activeElement.id === 'search'"), "search box focused");
 });
 
@@ -64,7 +72,9 @@ test("typing a query shows matching thumbnails first", async () => {
     const r = await results();
     return r.length === 16 && r.slice(0, 4).every((n) => n.startsWith("red"));
   });
-  await eventually("thumbnails through the asset protocol", () => exec("return [...document.querySelectorAll('#grid-inner .cell img')].slice(0, 4).every((i) => i.complete && i.naturalWidth > 0)"));
+  await eventually("thumbnails through the asset protocol", () =>
+    exec("return [...document.querySelectorAll('#grid-inner .cell img')].slice(0, 4).every((i) => i.complete && i.naturalWidth > 0)"),
+  );
   // Loaded is not yet painted (thumbnails decode asynchronously): give WebKit a moment.
   await new Promise((resolve) => setTimeout(resolve, 500));
   await screenshot("app-search-red.png");
@@ -73,7 +83,10 @@ test("typing a query shows matching thumbnails first", async () => {
 test("a dropped image file finds similar photos", async () => {
   const dropped = path.join(work, "dropped-blue.png");
   writePng(dropped, COLOURS.blue, 77);
-  await execAsync("const done = arguments[arguments.length - 1]; window.photoSearch.dropPaths([arguments[0]]).then(() => done(true), (e) => done(String(e)))", dropped);
+  await execAsync(
+    "const done = arguments[arguments.length - 1]; window.photoSearch.dropPaths([arguments[0]]).then(() => done(true), (e) => done(String(e)))",
+    dropped,
+  );
   await eventually("blue results", async () => {
     const r = await results();
     return r.length && r.slice(0, 4).every((n) => n.startsWith("blue"));
@@ -90,7 +103,18 @@ test("the preview opens with Enter and closes with Escape", async () => {
   await eventually("preview open", () => exec("return document.getElementById('preview').open"));
   await eventually("facts", async () => (await exec("return document.getElementById('preview-facts').textContent")).includes("Path"));
   await screenshot("app-preview.png");
-  await wd("POST", `${s}/actions`, { actions: [{ type: "key", id: "k", actions: [{ type: "keyDown", value: "\uE00C" }, { type: "keyUp", value: "\uE00C" }] }] });
+  await wd("POST", `${s}/actions`, {
+    actions: [
+      {
+        type: "key",
+        id: "k",
+        actions: [
+          { type: "keyDown", value: "\uE00C" },
+          { type: "keyUp", value: "\uE00C" },
+        ],
+      },
+    ],
+  });
   await eventually("preview closed", async () => !(await exec("return document.getElementById('preview').open")));
 });
 

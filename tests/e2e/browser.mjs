@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
-import { assert, colourPhotos, eventually, outDir, photoSearch, repo, run, serve, tempDir, test, writePng, COLOURS } from "./harness.mjs";
+import { assert, COLOURS, colourPhotos, eventually, outDir, photoSearch, repo, run, serve, tempDir, test, writePng } from "./harness.mjs";
 
 const work = tempDir("photo-search-e2e-");
 const photos = colourPhotos(path.join(work, "photos"));
@@ -17,7 +17,15 @@ const server = await serve(model);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
 const errors = [];
@@ -113,23 +121,38 @@ test("the preview opens and closes with the keyboard", async () => {
 
 test("indexing pauses and resumes from the status bar", async () => {
   await page.click("#pause");
-  await eventually("paused", async () => (await page.textContent("#pause")) === "Resume indexing" && (await page.textContent("#status-text")).includes("paused"));
+  await eventually(
+    "paused",
+    async () => (await page.textContent("#pause")) === "Resume indexing" && (await page.textContent("#status-text")).includes("paused"),
+  );
   await page.screenshot({ path: path.join(outDir, "browser-paused.png") });
   await page.click("#pause");
-  await eventually("resumed", async () => (await page.textContent("#pause")) === "Pause indexing" && (await page.textContent("#status-text")).includes("watching"));
+  await eventually(
+    "resumed",
+    async () => (await page.textContent("#pause")) === "Pause indexing" && (await page.textContent("#status-text")).includes("watching"),
+  );
 });
 
 test("settings say what the model is and its licence", async () => {
   await page.click("#open-settings");
   const about = await eventually("model description", async () => {
     const t = await page.textContent("#settings-model-about");
-    return t && t.includes("Embeds average colour only") ? t : null;
+    return t?.includes("Embeds average colour only") ? t : null;
   });
   assert(!about.includes("Licence"), `the test model states no licence: ${about}`);
   const models = await page.$$eval("#settings-models li", (items) => items.map((li) => li.textContent));
-  assert(models.some((m) => m.includes("CLIP ViT-B/32") && m.includes("Licence: MIT")), `models listed: ${models}`);
-  assert(models.some((m) => m.includes("SigLIP") && m.includes("Apache-2.0")), `models listed: ${models}`);
-  assert(models.some((m) => m.includes("Test colour model") && m.includes("In use")), `models listed: ${models}`);
+  assert(
+    models.some((m) => m.includes("CLIP ViT-B/32") && m.includes("Licence: MIT")),
+    `models listed: ${models}`,
+  );
+  assert(
+    models.some((m) => m.includes("SigLIP") && m.includes("Apache-2.0")),
+    `models listed: ${models}`,
+  );
+  assert(
+    models.some((m) => m.includes("Test colour model") && m.includes("In use")),
+    `models listed: ${models}`,
+  );
   assert((await page.$$("#settings-models button[aria-label^='Use ']")).length === 2, "the built-in models can be chosen");
   await page.selectOption("#query-encoder", "multilingual");
   await eventually("query language saved", async () => (await page.textContent("#query-encoder-about")).includes("German"));
@@ -155,11 +178,16 @@ test("choosing a model that cannot be downloaded keeps searching with the curren
   // No network here: the switch to CLIP stops at its download, and the status bar says so.
   await page.click("#open-settings");
   await page.click("#settings-models button[aria-label='Use CLIP ViT-B/32']");
-  const text = await eventually("switch reported", async () => {
-    const t = await page.textContent("#status-text");
-    if (!(t.includes("Switching to CLIP ViT-B/32") && t.includes("download failed"))) throw new Error(`status bar: ${t}; settings: ${await page.textContent("#settings-error")}`);
-    return t;
-  }, 60000);
+  const text = await eventually(
+    "switch reported",
+    async () => {
+      const t = await page.textContent("#status-text");
+      if (!(t.includes("Switching to CLIP ViT-B/32") && t.includes("download failed")))
+        throw new Error(`status bar: ${t}; settings: ${await page.textContent("#settings-error")}`);
+      return t;
+    },
+    60000,
+  );
   assert(text.includes("searching with Test colour model"), text);
   await page.keyboard.press("Escape");
   await eventually("settings closed", async () => !(await page.$("#settings[open]")));
@@ -248,17 +276,23 @@ test("scrolling loads the next pages of results, each photo once", async () => {
   assert(first.startsWith("200+"), first);
   const ids = new Map();
   const collect = async () => {
-    await scrolling.$eval("#grid", (g) => { g.scrollTop = g.scrollHeight; });
+    await scrolling.$eval("#grid", (g) => {
+      g.scrollTop = g.scrollHeight;
+    });
     await scrolling.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     for (const [index, id] of await scrolling.$$eval("#grid-inner .cell", (cells) => cells.map((c) => [Number(c.dataset.index), c.dataset.id]))) {
       assert(!ids.has(index) || ids.get(index) === id, `cell ${index} changed photo`);
       ids.set(index, id);
     }
   };
-  await eventually("every page", async () => {
-    await collect();
-    return (await scrolling.textContent("#result-count")).startsWith("500 photos");
-  }, 30000);
+  await eventually(
+    "every page",
+    async () => {
+      await collect();
+      return (await scrolling.textContent("#result-count")).startsWith("500 photos");
+    },
+    30000,
+  );
   await collect();
   const lastIndex = Math.max(...ids.keys());
   assert(lastIndex === 499, `the last result is the 500th, got ${lastIndex}`);
@@ -311,7 +345,10 @@ test("strong matches come first and weaker ones wait behind 'show more'", async 
   await eventually("no photo of 2019", async () => (await relevance.$$("#grid-inner .cell")).length === 0);
   await relevance.screenshot({ path: path.join(outDir, "browser-understood-date.png") });
   await relevance.click(".understood-remove");
-  await eventually("the words taken as they are", async () => (await relevance.$$("#grid-inner .cell")).length > 0 && !(await relevance.textContent("#relevance")).includes("Taken:"));
+  await eventually(
+    "the words taken as they are",
+    async () => (await relevance.$$("#grid-inner .cell")).length > 0 && !(await relevance.textContent("#relevance")).includes("Taken:"),
+  );
   await relevance.close();
 });
 
@@ -320,7 +357,12 @@ test("'Group similar shots' folds the four reds into one result with a count tha
   await folding.goto(greyServer.url);
   await folding.check("#collapse");
   await folding.type("#search", "red");
-  const cells = () => folding.$$eval("#grid-inner .cell", (cells) => cells.sort((a, b) => a.dataset.index - b.dataset.index).map((c) => ({ name: c.title.split("\n")[0].split("/").pop(), badge: c.querySelector(".stack-count")?.textContent ?? "" })));
+  const cells = () =>
+    folding.$$eval("#grid-inner .cell", (cells) =>
+      cells
+        .sort((a, b) => a.dataset.index - b.dataset.index)
+        .map((c) => ({ name: c.title.split("\n")[0].split("/").pop(), badge: c.querySelector(".stack-count")?.textContent ?? "" })),
+    );
   const folded = await eventually("one red tile with +3", async () => {
     const c = await cells();
     return c.length && c[0].name.startsWith("red") && c[0].badge === "+3" ? c : null;
@@ -333,7 +375,10 @@ test("'Group similar shots' folds the four reds into one result with a count tha
     const c = await cells();
     return c.filter((x) => x.name.startsWith("red")).length === 4 ? c : null;
   });
-  assert(unfolded.slice(0, 4).every((c) => c.name.startsWith("red") && !c.badge), JSON.stringify(unfolded));
+  assert(
+    unfolded.slice(0, 4).every((c) => c.name.startsWith("red") && !c.badge),
+    JSON.stringify(unfolded),
+  );
   assert((await folding.textContent("#relevance")).includes("4 strong matches"), "the unfolded shots count as strong matches");
   await folding.uncheck("#collapse");
   await folding.close();
@@ -372,7 +417,10 @@ test("places from GPS filter the results, picked or typed", async () => {
   await eventually("the UK photos", async () => (await places.textContent("#result-count")).startsWith("2 photos"));
   await places.selectOption("#filter-place", "");
   await places.fill("#search", "orange in madrid");
-  await eventually("Madrid understood", async () => (await places.textContent("#relevance")).includes("Place: Madrid") && (await places.textContent("#result-count")).startsWith("1 photos"));
+  await eventually(
+    "Madrid understood",
+    async () => (await places.textContent("#relevance")).includes("Place: Madrid") && (await places.textContent("#result-count")).startsWith("1 photos"),
+  );
   await places.screenshot({ path: path.join(outDir, "browser-place-understood.png") });
   await places.close();
 });
@@ -387,7 +435,10 @@ test("a focused button keeps the focus while the status changes around it", asyn
     // Pausing changes the status (a tick renders the empty state again) without the button.
     const token = new URL(emptyServer.url).searchParams.get("token");
     for (const step of ["pause", "resume", "pause"]) {
-      await empty.evaluate(([step, token]) => fetch(`/api/indexing/${step}`, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {} }), [step, token]);
+      await empty.evaluate(
+        ([step, token]) => fetch(`/api/indexing/${step}`, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {} }),
+        [step, token],
+      );
       const paused = step === "pause";
       await eventually(`status after ${step}`, async () => ((await empty.textContent("#status-announce")) === "Indexing paused") === paused);
     }

@@ -74,7 +74,10 @@ function crc32(buf) {
 
 function pixels(width, height, rgb, seed) {
   let s = seed;
-  const noise = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) % 31) - 15;
+  const noise = () => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return (s % 31) - 15;
+  };
   const clamp = (v) => Math.max(0, Math.min(255, v));
   const out = [];
   for (let y = 0; y < height; y++) {
@@ -101,7 +104,10 @@ export function writePng(file, rgb, seed = 1, width = 96, height = 72) {
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]));
+  fs.writeFileSync(
+    file,
+    Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]),
+  );
 }
 
 export function writeBmp(file, rgb, seed = 1, width = 96, height = 72) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { QueryTerm } from "./bindings";
-import { addChip, canSearch, type Chip, chipLabel, fromTerm, stepWeight, toggleNegative, toTerm } from "./chips";
+import { addChip, type Chip, canSearch, chipLabel, fromTerm, stepWeight, toggleNegative, toTerm } from "./chips";
 
 // Typed text is read by the service (`parse_query`, the core's grammar, tested there in one
 // table); these are the chips a person changes after that.

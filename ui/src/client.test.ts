@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-
-import { ROUTES } from "./bindings";
 import type { AppStatus, Operation, UploadedImage } from "./bindings";
+import { ROUTES } from "./bindings";
 import { Client, ClientError, HttpTransport, routePath, type Transport } from "./client";
 
 type Call = { url: string; method: string; headers: Record<string, string>; body: unknown };
@@ -26,7 +25,14 @@ describe("HttpTransport", () => {
   it("posts a search as JSON and returns the typed response", async () => {
     const f = fakeFetch(() => ({ status: 200, body: { hits: [{ id: 3, path: "/p/a.jpg", score: 0.5, taken_at: null, thumbnail: null }], took_ms: 4 } }));
     const client = new Client(new HttpTransport("http://h", null, f.impl));
-    const request = { terms: [{ kind: "text" as const, text: "red", weight: 1 }], filters: { folder: null, from: null, to: null, formats: [], place: null }, limit: 10, offset: 0, literal: false, collapse: false };
+    const request = {
+      terms: [{ kind: "text" as const, text: "red", weight: 1 }],
+      filters: { folder: null, from: null, to: null, formats: [], place: null },
+      limit: 10,
+      offset: 0,
+      literal: false,
+      collapse: false,
+    };
     const response = await client.search(request);
     expect(response.hits[0].id).toBe(3);
     expect(f.calls[0]).toMatchObject({ url: "http://h/api/search", method: "POST" });
@@ -43,7 +49,8 @@ describe("HttpTransport", () => {
       const route = ROUTES[operation];
       const request = route.path.includes("{id}") ? { id: 12 } : route.method === "POST" ? { sample: operation } : null;
       await transport.call(operation, request as never);
-      const call = f.calls.at(-1)!;
+      const call = f.calls.at(-1);
+      if (!call) throw new Error(`${operation} sent nothing`);
       expect(`${call.method} ${call.url}`).toBe(`${route.method} ${route.path.replace("{id}", "12")}`);
       if (route.method === "POST") expect(JSON.parse(call.body as string)).toEqual(request);
       else expect(call.body).toBeUndefined();
@@ -62,7 +69,15 @@ describe("HttpTransport", () => {
     await client.exportPhotos([1, 2], "/out");
     expect(f.calls.map((c) => `${c.method} ${c.url}`)).toEqual(["GET /api/photos/12", "POST /api/folders/add", "POST /api/settings", "POST /api/export"]);
     expect(JSON.parse(f.calls[1].body as string)).toEqual({ path: "/photos" });
-    expect(JSON.parse(f.calls[2].body as string)).toEqual({ excludes: ["raw"], saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null });
+    expect(JSON.parse(f.calls[2].body as string)).toEqual({
+      excludes: ["raw"],
+      saved_searches: null,
+      model: null,
+      query_encoder: null,
+      model_dir: null,
+      threads: null,
+      workers: null,
+    });
     expect(JSON.parse(f.calls[3].body as string)).toEqual({ ids: [1, 2], folder: "/out" });
   });
 

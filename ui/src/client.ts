@@ -2,18 +2,8 @@
 // `photo-search serve` in a browser. Request and response types come from bindings.ts, which is
 // generated from the Rust types.
 
+import type { ApiError, AppStatus, Hit, Operation, Operations, PhotoDetails, SearchRequest, SettingsUpdate, UploadedImage } from "./bindings";
 import { ROUTES, STATUS_EVENT } from "./bindings";
-import type {
-  ApiError,
-  Operation,
-  Operations,
-  AppStatus,
-  Hit,
-  PhotoDetails,
-  SearchRequest,
-  SettingsUpdate,
-  UploadedImage,
-} from "./bindings";
 
 export type { Operation, Operations } from "./bindings";
 
@@ -80,28 +70,71 @@ export class Client {
     }
   }
 
-  status() { return this.call("status", null); }
-  search(request: SearchRequest) { return this.call("search", request); }
+  status() {
+    return this.call("status", null);
+  }
+  search(request: SearchRequest) {
+    return this.call("search", request);
+  }
   /** What is typed in the search box, as terms: the grammar is the core's, for every shell. */
-  parseQuery(text: string) { return this.call("parse_query", { text }); }
-  photo(id: number) { return this.call("photo", { id }); }
-  failures() { return this.call("failures", null); }
-  folders() { return this.call("folders", null); }
-  addFolder(path: string) { return this.call("add_folder", { path }); }
-  removeFolder(path: string) { return this.call("remove_folder", { path }); }
-  rescan() { return this.call("rescan", null); }
-  pause() { return this.call("pause", null); }
-  resume() { return this.call("resume", null); }
-  settings() { return this.call("settings", null); }
+  parseQuery(text: string) {
+    return this.call("parse_query", { text });
+  }
+  photo(id: number) {
+    return this.call("photo", { id });
+  }
+  failures() {
+    return this.call("failures", null);
+  }
+  folders() {
+    return this.call("folders", null);
+  }
+  addFolder(path: string) {
+    return this.call("add_folder", { path });
+  }
+  removeFolder(path: string) {
+    return this.call("remove_folder", { path });
+  }
+  rescan() {
+    return this.call("rescan", null);
+  }
+  pause() {
+    return this.call("pause", null);
+  }
+  resume() {
+    return this.call("resume", null);
+  }
+  settings() {
+    return this.call("settings", null);
+  }
   updateSettings(update: Partial<SettingsUpdate>) {
-    const full: SettingsUpdate = { excludes: null, saved_searches: null, model: null, query_encoder: null, model_dir: null, threads: null, workers: null, ...update };
+    const full: SettingsUpdate = {
+      excludes: null,
+      saved_searches: null,
+      model: null,
+      query_encoder: null,
+      model_dir: null,
+      threads: null,
+      workers: null,
+      ...update,
+    };
     return this.call("update_settings", full);
   }
-  removeModelVectors(id: string) { return this.call("remove_model_vectors", { id }); }
-  exportPhotos(ids: number[], folder: string) { return this.call("export_photos", { ids, folder }); }
-  duplicates(similar: string | null) { return this.call("duplicates", { similar }); }
-  fetchModel() { return this.call("fetch_model", null); }
-  cancelFetch() { return this.call("cancel_fetch", null); }
+  removeModelVectors(id: string) {
+    return this.call("remove_model_vectors", { id });
+  }
+  exportPhotos(ids: number[], folder: string) {
+    return this.call("export_photos", { ids, folder });
+  }
+  duplicates(similar: string | null) {
+    return this.call("duplicates", { similar });
+  }
+  fetchModel() {
+    return this.call("fetch_model", null);
+  }
+  cancelFetch() {
+    return this.call("cancel_fetch", null);
+  }
 
   async uploadImage(image: Blob, label: string): Promise<UploadedImage> {
     try {
@@ -120,9 +153,15 @@ export class Client {
     }
   }
 
-  thumbnailUrl(hit: Pick<Hit, "id" | "thumbnail">) { return this.transport.thumbnailUrl(hit); }
-  originalUrl(photo: Pick<PhotoDetails, "id" | "path">) { return this.transport.originalUrl(photo); }
-  subscribe(onStatus: (status: AppStatus) => void) { return this.transport.subscribe(onStatus); }
+  thumbnailUrl(hit: Pick<Hit, "id" | "thumbnail">) {
+    return this.transport.thumbnailUrl(hit);
+  }
+  originalUrl(photo: Pick<PhotoDetails, "id" | "path">) {
+    return this.transport.originalUrl(photo);
+  }
+  subscribe(onStatus: (status: AppStatus) => void) {
+    return this.transport.subscribe(onStatus);
+  }
 }
 
 /** The browser transport: JSON over HTTP, server-sent events, photos by id. */

@@ -21,4 +21,3 @@ export function formatDate(unix: number | null): string {
 export function fileName(path: string): string {
   return path.split(/[\\/]/).pop() ?? path;
 }
-

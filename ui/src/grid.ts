@@ -136,7 +136,7 @@ export class Grid {
 
   private layout(): void {
     const width = this.scroller.clientWidth - 2 * GAP;
-    const target = Number.parseInt(getComputedStyle(document.documentElement).getPropertyValue("--cell")) || 180;
+    const target = Number.parseInt(getComputedStyle(document.documentElement).getPropertyValue("--cell"), 10) || 180;
     this.columns = Math.max(1, Math.floor((width + GAP) / (target + GAP)));
     this.cell = Math.floor((width - (this.columns - 1) * GAP) / this.columns);
     const rows = Math.ceil(this.hits.length / this.columns);
@@ -220,7 +220,7 @@ export class Grid {
   private onDragStart(e: DragEvent, index: number): void {
     const hit = this.hits[index];
     const hits = this.picked.has(hit.id) ? this.pickedHits : [hit];
-    const urls = hits.map((h) => "file://" + encodeURI(h.path.replace(/\\/g, "/")));
+    const urls = hits.map((h) => `file://${encodeURI(h.path.replace(/\\/g, "/"))}`);
     e.dataTransfer?.setData("text/uri-list", urls.join("\r\n"));
     e.dataTransfer?.setData("text/plain", hits.map((h) => h.path).join("\n"));
   }

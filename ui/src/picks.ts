@@ -79,13 +79,19 @@ export class DuplicatesDialog {
     try {
       this.groups = await this.ctx.client.duplicates(kind || null);
       const groups = this.shown();
-      $("duplicates-summary").textContent = groups.length ? `${formatCount(groups.length)} group${groups.length === 1 ? "" : "s"} of ${what}` : `No ${what} found.`;
+      $("duplicates-summary").textContent = groups.length
+        ? `${formatCount(groups.length)} group${groups.length === 1 ? "" : "s"} of ${what}`
+        : `No ${what} found.`;
       $("duplicates-list").replaceChildren(
         ...groups.map((group) =>
           el(
             "li",
             {},
-            el("div", { className: "group-thumbs" }, ...group.map((p) => el("img", { src: this.ctx.client.thumbnailUrl({ id: p.id, thumbnail: p.thumbnail }), alt: fileName(p.path), title: p.path }))),
+            el(
+              "div",
+              { className: "group-thumbs" },
+              ...group.map((p) => el("img", { src: this.ctx.client.thumbnailUrl({ id: p.id, thumbnail: p.thumbnail }), alt: fileName(p.path), title: p.path })),
+            ),
             el("div", { className: "group-paths", textContent: group.map((p) => p.path).join("\n") }),
           ),
         ),

@@ -145,7 +145,12 @@ export class QueryBar {
           el("span", { className: "chip-label", textContent: label }),
           el("button", { title: "Weigh less", ariaLabel: `Weigh ${label} less`, textContent: "−", onclick: () => replace(stepWeight(chip, false)) }),
           el("button", { title: "Weigh more", ariaLabel: `Weigh ${label} more`, textContent: "+", onclick: () => replace(stepWeight(chip, true)) }),
-          el("button", { title: chip.weight < 0 ? "Search for this" : "Avoid this", ariaLabel: `Toggle not: ${label}`, textContent: "¬", onclick: () => replace(toggleNegative(chip)) }),
+          el("button", {
+            title: chip.weight < 0 ? "Search for this" : "Avoid this",
+            ariaLabel: `Toggle not: ${label}`,
+            textContent: "¬",
+            onclick: () => replace(toggleNegative(chip)),
+          }),
           el("button", { title: "Remove", ariaLabel: `Remove ${label}`, textContent: "×", onclick: () => replace(null) }),
         );
         return item;
@@ -201,12 +206,24 @@ export class QueryBar {
   renderFilterChoices(status: AppStatus): void {
     const { state } = this.ctx;
     const folders = status.folders.map((f) => f.path);
-    if (refillSelect($<HTMLSelectElement>("filter-folder"), "All folders", folders.map((p) => [p, p]))) {
+    if (
+      refillSelect(
+        $<HTMLSelectElement>("filter-folder"),
+        "All folders",
+        folders.map((p) => [p, p]),
+      )
+    ) {
       state.filters.folder = $<HTMLSelectElement>("filter-folder").value || null;
     }
     const place = $<HTMLSelectElement>("filter-place");
     $("filter-place-label").hidden = status.places.length === 0 && !place.value;
-    if (refillSelect(place, "Anywhere", status.places.map((p) => [p.name, `${p.name} (${formatCount(p.photos)})`]))) {
+    if (
+      refillSelect(
+        place,
+        "Anywhere",
+        status.places.map((p) => [p.name, `${p.name} (${formatCount(p.photos)})`]),
+      )
+    ) {
       state.filters.place = place.value || null;
     }
   }
@@ -215,7 +232,10 @@ export class QueryBar {
 
   private wireSaved(): void {
     $("save-search").addEventListener("click", () => void this.saveSearch());
-    void this.ctx.client.settings().then((s) => this.renderSaved(s.saved_searches), () => undefined);
+    void this.ctx.client.settings().then(
+      (s) => this.renderSaved(s.saved_searches),
+      () => undefined,
+    );
   }
 
   private async saveSearch(): Promise<void> {

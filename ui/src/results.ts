@@ -65,7 +65,14 @@ export class Results {
     const seq = this.seq;
     this.loadingMore = true;
     try {
-      const response = await client.search({ terms, filters: state.filters, limit: PAGE_SIZE, offset: state.hits.length, literal: state.literal, collapse: state.collapse });
+      const response = await client.search({
+        terms,
+        filters: state.filters,
+        limit: PAGE_SIZE,
+        offset: state.hits.length,
+        literal: state.literal,
+        collapse: state.collapse,
+      });
       if (seq !== this.seq || response.offset !== state.hits.length) return;
       state.hits = state.hits.concat(response.hits);
       state.more = response.more && response.hits.length > 0;
@@ -153,9 +160,15 @@ export class Results {
     if (state.hits.length && state.weak) {
       parts.push(el("span", { textContent: "No close matches; these are the closest results." }));
     } else if (state.strong !== null && !state.showWeaker) {
-      parts.push(el("span", { textContent: `${formatCount(state.strong)} strong match${state.strong === 1 ? "" : "es"}.` }), toggle("Show more (weaker matches)", true));
+      parts.push(
+        el("span", { textContent: `${formatCount(state.strong)} strong match${state.strong === 1 ? "" : "es"}.` }),
+        toggle("Show more (weaker matches)", true),
+      );
     } else if (state.strong !== null) {
-      parts.push(el("span", { textContent: `The first ${formatCount(state.strong)} are strong matches; weaker ones follow.` }), toggle("Strong matches only", false));
+      parts.push(
+        el("span", { textContent: `The first ${formatCount(state.strong)} are strong matches; weaker ones follow.` }),
+        toggle("Strong matches only", false),
+      );
     }
     bar.hidden = parts.length === 0;
     bar.replaceChildren(...parts);

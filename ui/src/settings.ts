@@ -20,11 +20,28 @@ export class SettingsDialog {
     });
     $("folder-rescan").addEventListener("click", () => void client.rescan());
     const act = (work: () => Promise<unknown>) => () => void this.act(work);
-    $("excludes-save").addEventListener("click", act(() => client.updateSettings({ excludes: $<HTMLTextAreaElement>("excludes").value.split("\n") })));
-    $("model-dir-use").addEventListener("click", act(() => client.updateSettings({ model_dir: $<HTMLInputElement>("model-dir").value.trim() })));
-    $("model-dir-reset").addEventListener("click", act(() => client.updateSettings({ model_dir: "" })));
-    $("query-encoder").addEventListener("change", act(() => client.updateSettings({ query_encoder: $<HTMLSelectElement>("query-encoder").value })));
-    $("perf-save").addEventListener("click", act(() => client.updateSettings({ threads: Number($<HTMLInputElement>("threads").value) || 0, workers: Number($<HTMLInputElement>("workers").value) || 0 })));
+    $("excludes-save").addEventListener(
+      "click",
+      act(() => client.updateSettings({ excludes: $<HTMLTextAreaElement>("excludes").value.split("\n") })),
+    );
+    $("model-dir-use").addEventListener(
+      "click",
+      act(() => client.updateSettings({ model_dir: $<HTMLInputElement>("model-dir").value.trim() })),
+    );
+    $("model-dir-reset").addEventListener(
+      "click",
+      act(() => client.updateSettings({ model_dir: "" })),
+    );
+    $("query-encoder").addEventListener(
+      "change",
+      act(() => client.updateSettings({ query_encoder: $<HTMLSelectElement>("query-encoder").value })),
+    );
+    $("perf-save").addEventListener(
+      "click",
+      act(() =>
+        client.updateSettings({ threads: Number($<HTMLInputElement>("threads").value) || 0, workers: Number($<HTMLInputElement>("workers").value) || 0 }),
+      ),
+    );
   }
 
   private set error(message: string) {
@@ -99,7 +116,11 @@ export class SettingsDialog {
                   className: "small",
                   textContent: "Remove",
                   ariaLabel: `Remove ${f.path}`,
-                  onclick: () => void client.removeFolder(f.path).then(() => this.refresh(), (e) => (this.error = e.message)),
+                  onclick: () =>
+                    void client.removeFolder(f.path).then(
+                      () => this.refresh(),
+                      (e) => (this.error = e.message),
+                    ),
                 }),
               ),
             )
@@ -131,28 +152,56 @@ export class SettingsDialog {
     $("settings-models").replaceChildren(
       ...settings.models.map((m) => {
         const d = state.status?.download;
-        const switchState = d?.phase === "failed" ? `Switching to it: the download failed: ${d.error ?? "unknown error"}` : "Switching to it: embedding your photos in the background";
+        const switchState =
+          d?.phase === "failed"
+            ? `Switching to it: the download failed: ${d.error ?? "unknown error"}`
+            : "Switching to it: embedding your photos in the background";
         const modelState = m.searching ? "In use" : m.switching_to ? switchState : `${formatCount(m.vectors)} photos embedded`;
         const buttons: HTMLElement[] = [];
         if (m.searching && switching) {
-          buttons.push(el("button", { className: "small", textContent: "Stay with this model", ariaLabel: `Stay with ${m.name}`, onclick: act(() => client.updateSettings({ model: m.id })) }));
+          buttons.push(
+            el("button", {
+              className: "small",
+              textContent: "Stay with this model",
+              ariaLabel: `Stay with ${m.name}`,
+              onclick: act(() => client.updateSettings({ model: m.id })),
+            }),
+          );
         }
         if (!m.searching && !m.switching_to && m.builtin) {
-          buttons.push(el("button", { className: "small", textContent: "Use", ariaLabel: `Use ${m.name}`, onclick: act(() => client.updateSettings({ model: m.id })) }));
+          buttons.push(
+            el("button", { className: "small", textContent: "Use", ariaLabel: `Use ${m.name}`, onclick: act(() => client.updateSettings({ model: m.id })) }),
+          );
         }
         if (!m.searching && !m.switching_to && m.vectors > 0) {
-          buttons.push(el("button", { className: "small", textContent: "Remove its vectors", ariaLabel: `Remove the vectors of ${m.name}`, onclick: act(() => client.removeModelVectors(m.id)) }));
+          buttons.push(
+            el("button", {
+              className: "small",
+              textContent: "Remove its vectors",
+              ariaLabel: `Remove the vectors of ${m.name}`,
+              onclick: act(() => client.removeModelVectors(m.id)),
+            }),
+          );
         }
         return el(
           "li",
           { className: m.searching ? "model current" : "model" },
-          el("div", {}, el("strong", { textContent: m.name }), el("span", { className: "muted", textContent: ` · ${modelState}` }), el("p", { className: "muted", textContent: `${m.description}${m.license ? ` · Licence: ${m.license}` : ""}` })),
+          el(
+            "div",
+            {},
+            el("strong", { textContent: m.name }),
+            el("span", { className: "muted", textContent: ` · ${modelState}` }),
+            el("p", { className: "muted", textContent: `${m.description}${m.license ? ` · Licence: ${m.license}` : ""}` }),
+          ),
           ...buttons,
         );
       }),
     );
     const queries = $<HTMLSelectElement>("query-encoder");
-    queries.replaceChildren(el("option", { value: "", textContent: "The model's own (English)" }), ...settings.query_encoders.map((q) => el("option", { value: q.id, textContent: q.name, title: q.description })));
+    queries.replaceChildren(
+      el("option", { value: "", textContent: "The model's own (English)" }),
+      ...settings.query_encoders.map((q) => el("option", { value: q.id, textContent: q.name, title: q.description })),
+    );
     queries.value = settings.query_encoder ?? "";
     $("query-encoder-row").hidden = settings.query_encoders.length === 0;
     const chosen = settings.query_encoders.find((q) => q.id === settings.query_encoder);

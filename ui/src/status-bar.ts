@@ -42,7 +42,8 @@ export class StatusBar {
     if (x.phase === "running") text = `Exporting ${formatCount(x.done)} / ${formatCount(x.total)} to ${x.folder ?? ""} · ${text}`;
     if (!$("selection-bar").hidden && x.phase !== "idle" && x.phase !== "running") {
       const failed = x.failed.length ? ` · ${x.failed.length} could not be copied: ${x.failed[0]}` : "";
-      $("selection-message").textContent = `Exported ${formatCount(x.copied)} to ${x.folder ?? ""}${x.already_there ? ` (${formatCount(x.already_there)} already there)` : ""}${failed}`;
+      $("selection-message").textContent =
+        `Exported ${formatCount(x.copied)} to ${x.folder ?? ""}${x.already_there ? ` (${formatCount(x.already_there)} already there)` : ""}${failed}`;
     }
     // The bar changes several times a second while indexing; a screen reader hears only the
     // changes that matter (a phase starting or ending, a pause, an error) through its own region.
@@ -70,7 +71,10 @@ export class StatusBar {
     const notice = $("notice");
     const parts: Node[] = [];
     if (s.runtime_problem) {
-      parts.push(el("h2", { textContent: "ONNX Runtime missing" }), el("p", { textContent: `${s.runtime_problem}. Run scripts/setup.sh, or put libonnxruntime beside the program.` }));
+      parts.push(
+        el("h2", { textContent: "ONNX Runtime missing" }),
+        el("p", { textContent: `${s.runtime_problem}. Run scripts/setup.sh, or put libonnxruntime beside the program.` }),
+      );
     } else if (s.model.problem) {
       const d = s.download;
       const size = s.model.download_mb ? ` (about ${s.model.download_mb} MB)` : "";
@@ -90,7 +94,18 @@ export class StatusBar {
         const row = el("div", { className: "row" });
         if (s.model.downloadable) {
           const label = d.phase === "failed" ? "Retry the download" : `Download the search model${size}`;
-          row.append(el("button", { id: "model-download", className: "primary", textContent: label, onclick: () => void client.fetchModel().then(() => undefined, (e) => actions.renderEmpty(e)) }));
+          row.append(
+            el("button", {
+              id: "model-download",
+              className: "primary",
+              textContent: label,
+              onclick: () =>
+                void client.fetchModel().then(
+                  () => undefined,
+                  (e) => actions.renderEmpty(e),
+                ),
+            }),
+          );
         }
         row.append(el("button", { id: "model-folder", textContent: "Use a model folder on this computer", onclick: () => void actions.chooseModelFolder() }));
         parts.push(row);
@@ -107,17 +122,37 @@ export class StatusBar {
     const s = state.status;
     const parts: Node[] = [];
     if (error) {
-      const hint = error.kind === "model_missing" ? "Download the search model above, or choose a model folder in Settings." : error.kind === "network" ? "Is `photo-search serve` still running?" : "";
-      parts.push(el("h2", { textContent: "Something went wrong" }), el("p", { className: "error", role: "alert", textContent: error.message }), el("p", { textContent: hint }));
+      const hint =
+        error.kind === "model_missing"
+          ? "Download the search model above, or choose a model folder in Settings."
+          : error.kind === "network"
+            ? "Is `photo-search serve` still running?"
+            : "";
+      parts.push(
+        el("h2", { textContent: "Something went wrong" }),
+        el("p", { className: "error", role: "alert", textContent: error.message }),
+        el("p", { textContent: hint }),
+      );
     } else if (s && s.folders.length === 0) {
       parts.push(
         el("h2", { textContent: "No folders yet" }),
-        el("p", { textContent: "Add the folders that hold your photos. They are indexed in the background and watched for new photos; nothing leaves this computer." }),
-        el("div", { className: "row" }, el("button", { id: "first-folder", className: "primary", textContent: "Add a photo folder…", onclick: () => void actions.addFolder() })),
+        el("p", {
+          textContent: "Add the folders that hold your photos. They are indexed in the background and watched for new photos; nothing leaves this computer.",
+        }),
+        el(
+          "div",
+          { className: "row" },
+          el("button", { id: "first-folder", className: "primary", textContent: "Add a photo folder…", onclick: () => void actions.addFolder() }),
+        ),
       );
     } else if (!state.hits.length && !this.hasQuery()) {
       const count = s ? `${formatCount(s.photos.indexed)} photos` : "your photos";
-      parts.push(el("h2", { textContent: "Search by meaning" }), el("p", { textContent: `Type what you are looking for (“kids on a beach at sunset”), drop or paste an image to find similar ones, or combine terms: “beach, not: people”. Searching ${count}.` }));
+      parts.push(
+        el("h2", { textContent: "Search by meaning" }),
+        el("p", {
+          textContent: `Type what you are looking for (“kids on a beach at sunset”), drop or paste an image to find similar ones, or combine terms: “beach, not: people”. Searching ${count}.`,
+        }),
+      );
     } else if (!state.hits.length && state.terms().some((t) => t.weight > 0)) {
       parts.push(el("h2", { textContent: "No matching photos" }), el("p", { textContent: "Try other words, or clear the filters." }));
     }
@@ -131,7 +166,11 @@ export class StatusBar {
     $<HTMLDialogElement>("failures").showModal();
     try {
       const failures = await this.ctx.client.failures();
-      list.replaceChildren(...failures.map((f) => el("li", {}, el("span", { className: "mono", textContent: f.path }), el("span", { className: "reason", textContent: f.reason }))));
+      list.replaceChildren(
+        ...failures.map((f) =>
+          el("li", {}, el("span", { className: "mono", textContent: f.path }), el("span", { className: "reason", textContent: f.reason })),
+        ),
+      );
     } catch (error) {
       list.replaceChildren(el("li", { className: "error", textContent: String(error) }));
     }

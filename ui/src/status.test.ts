@@ -5,7 +5,10 @@ import { statusAnnouncement } from "./status";
 
 /** A status with only the fields the announcement reads. */
 function status(indexing: Partial<AppStatus["indexing"]>, switching_to: string | null = null): AppStatus {
-  return { indexing: { phase: "indexing", paused: false, message: null, done: 0, queued: 10, rate: 0, eta_s: null, ...indexing }, switching_to } as unknown as AppStatus;
+  return {
+    indexing: { phase: "indexing", paused: false, message: null, done: 0, queued: 10, rate: 0, eta_s: null, ...indexing },
+    switching_to,
+  } as unknown as AppStatus;
 }
 
 describe("statusAnnouncement", () => {

@@ -4,9 +4,8 @@
 import { convertFileSrc, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { open } from "@tauri-apps/plugin-dialog";
-
-import { STATUS_EVENT } from "./bindings";
 import type { AppStatus, Hit, Operation, Operations, PhotoDetails, UploadedImage } from "./bindings";
+import { STATUS_EVENT } from "./bindings";
 import type { Transport } from "./client";
 
 export class TauriTransport implements Transport {

@@ -623,7 +623,7 @@ fn serve(
         "{} has no index.html (pass the built UI folder)",
         ui_dir.display()
     );
-    let options = photo_search_server::ServeOptions::new(bind, token, ui_dir);
+    let options = photo_search_server::ServeOptions::new(bind, token, ui_dir)?;
     let service = photo_search_service::Service::open(photo_search_service::ServiceOptions {
         engine: open_options(cli, Access::Write, None)?,
         background,
@@ -640,7 +640,11 @@ fn serve(
         }
         println!("Press Ctrl-C to stop.");
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                // Without a Ctrl-C handler the server runs until it is killed.
+                tracing::warn!("cannot listen for Ctrl-C: {err}");
+                std::future::pending::<()>().await;
+            }
         };
         photo_search_server::serve(service.clone(), listener, options, shutdown).await?;
         anyhow::Ok(())

@@ -1,6 +1,8 @@
 //! `kill -9` in the middle of indexing, at several points: on restart the catalog and the index
 //! agree, indexing resumes where it stopped, and no photo is lost or indexed twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::collections::HashSet;

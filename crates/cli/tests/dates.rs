@@ -1,5 +1,7 @@
 //! Dates in a query become a filter ("red 2019", "red in december"), the rest stays the query.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::time::{Duration, UNIX_EPOCH};

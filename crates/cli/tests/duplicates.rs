@@ -1,6 +1,8 @@
 //! Exact duplicates and similar shots, apart: byte copies, a re-encoded copy, distinct shots and a
 //! chain of similar colours (red ~ orange ~ yellow, red and yellow far apart).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use image::{Rgb, RgbImage};

@@ -1,6 +1,8 @@
 //! `models fetch` against a small HTTP server on loopback: resume after an interrupted
 //! transfer, checksum failure, atomic rename, unreachable host.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::collections::HashMap;

@@ -2,6 +2,8 @@
 //! cannot be read for a while, a corrupt file, a full disk, and a crash between two saves of
 //! the index. Nothing committed is lost and nothing is encoded twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::fs;

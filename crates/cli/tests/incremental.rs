@@ -1,6 +1,8 @@
 //! Incremental indexing that recognises content: renames and moves keep their vectors with no
 //! encoding, copies are not encoded twice, an unplugged folder keeps its photos.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::collections::HashMap;

@@ -2,6 +2,8 @@
 //! has SigLIP's interface (squashed preprocessing, a SentencePiece tokenizer padded to a fixed
 //! length, 768-d `pooler_output`s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use image::{Rgb, RgbImage};

@@ -1,6 +1,8 @@
 //! Places in a query ("red in madrid") and the place filter, from the GPS positions of the camera
 //! photos in ../shared/photos/camera through the offline geocoder.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use util::{TestDir, hit_names, shared, stderr};

@@ -2,6 +2,8 @@
 //! truncated RW2 from ../shared/bad-inputs/raw, a RAW+JPEG pair, and generated DNG and CR3
 //! files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use util::{TestDir, shared};

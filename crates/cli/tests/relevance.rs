@@ -1,6 +1,8 @@
 //! Where strong matches end, per query, on the colour model: a library of mostly grey photos
 //! with a few strongly coloured ones, as most photos of a real library are not about a query.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use image::{Rgb, RgbImage};

@@ -1,6 +1,8 @@
 //! Bad inputs, damaged index files, a second writer, a missing or tampered model: each gets a
 //! clear outcome and loses nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::fs;

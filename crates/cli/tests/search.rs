@@ -1,6 +1,8 @@
 //! End to end through the real ONNX Runtime with models/test-color: index, search by colour
 //! words, search by image, incremental re-index, deletions, status.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::fs;

@@ -1,6 +1,7 @@
 //! Helpers for CLI tests: each test gets a fresh temp dir with its own library, and runs the
 //! real `photo-search` binary against the real ONNX Runtime with the test-color model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
 #![allow(dead_code)]
 
 use std::fs;

@@ -1,6 +1,8 @@
 //! `photo-search watch`: the catalog follows the folder. Each check waits for the eventual state
 //! (never the order of raw events) within a timeout.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::collections::BTreeSet;

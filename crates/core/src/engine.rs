@@ -406,7 +406,7 @@ impl Engine {
                 kept.push(pattern.to_string());
             }
         }
-        let json = serde_json::to_string(&kept).expect("a list of strings serializes");
+        let json = serde_json::Value::from(kept.clone()).to_string();
         self.catalog().set_setting(EXCLUDES_SETTING, &json)?;
         Ok(kept)
     }

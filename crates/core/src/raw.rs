@@ -332,7 +332,7 @@ mod tests {
     fn truncated_and_damaged_raw_files_fail_alone_without_panicking() {
         let raw = tiny_raw(&jpeg(400, 300), b"NIKON\0", 1);
         each_damaged_copy(&raw, 12345, |bytes| {
-            let _ = embedded_preview(bytes, jpeg_size);
+            let _outcome = embedded_preview(bytes, jpeg_size);
         });
     }
 
@@ -378,7 +378,7 @@ mod tests {
     fn truncated_and_damaged_cr3_files_fail_alone_without_panicking() {
         let (cr3, _) = tiny_cr3(1);
         each_damaged_copy(&cr3, 777, |bytes| {
-            let _ = embedded_preview(bytes, jpeg_size);
+            let _outcome = embedded_preview(bytes, jpeg_size);
             let _ = metadata(bytes);
         });
         assert_eq!(

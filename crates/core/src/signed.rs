@@ -63,8 +63,8 @@ pub fn signed_graph(source: &Path, sha256: &str, cache: &Path) -> Result<PathBuf
     } else {
         String::new()
     };
-    let record = serde_json::to_vec(&Record { rewritten_nodes, blake3 }).expect("a record serializes");
-    crate::fsio::write_atomic(&record_path, &record).map_err(io_err(&record_path))?;
+    let record = serde_json::json!({ "rewritten_nodes": rewritten_nodes, "blake3": blake3 }).to_string();
+    crate::fsio::write_atomic(&record_path, record.as_bytes()).map_err(io_err(&record_path))?;
     Ok(if rewritten_nodes > 0 { rewritten } else { source.to_path_buf() })
 }
 

@@ -1,6 +1,8 @@
 //! Every sample format in `../shared/photos/formats` decodes to the size the manifest records,
 //! HEIC/HEIF and AVIF included (through libheif) when this build has it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use photo_search_core::decode::{self, DecodeLimits, HEIF_SUPPORTED};

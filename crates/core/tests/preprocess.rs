@@ -2,6 +2,8 @@
 //! SiglipImageProcessor (tests/reference/make_preprocess_reference.py), on real photos including
 //! EXIF-rotated ones; SigLIP's spec is read from its manifest, as the app reads it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use photo_search_core::decode::{DecodeLimits, decode, model_tensor};

@@ -1,6 +1,8 @@
 //! The exact signed-int8 rewrite of uint8-weight graphs, on the graph made by
 //! tests/reference/make_quint8_graph.py: identical outputs, cached, made again when damaged.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::path::{Path, PathBuf};

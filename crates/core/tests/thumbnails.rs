@@ -1,5 +1,7 @@
 //! Thumbnails come from the same decode as the embedding, upright whatever the EXIF orientation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 use std::path::Path;

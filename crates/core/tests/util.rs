@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests: the repository and `../shared` locations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
 #![allow(dead_code)]
 
 use std::path::PathBuf;

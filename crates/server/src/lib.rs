@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawPathParams, Request, State};
@@ -20,7 +19,7 @@ use photo_search_service::contract::Method;
 use photo_search_service::{MAX_UPLOAD_BYTES, Service, content_type};
 use serde::Deserialize;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::WatchStream;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// How the server is reached.
@@ -35,10 +34,14 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// A bind to any address other than loopback requires a token: the given one, or a new
-    /// random one (the caller prints it).
-    pub fn new(bind: SocketAddr, token: Option<String>, ui_dir: PathBuf) -> Self {
-        let token = token.filter(|t| !t.is_empty()).or_else(|| (!bind.ip().is_loopback()).then(random_token));
-        ServeOptions { bind, token, ui_dir }
+    /// random one (the caller prints it); fails only when the system has no random source.
+    pub fn new(bind: SocketAddr, token: Option<String>, ui_dir: PathBuf) -> std::io::Result<Self> {
+        let token = match token.filter(|t| !t.is_empty()) {
+            Some(token) => Some(token),
+            None if bind.ip().is_loopback() => None,
+            None => Some(random_token()?),
+        };
+        Ok(ServeOptions { bind, token, ui_dir })
     }
 
     /// The address to open in a browser (with the token when one is needed).
@@ -52,10 +55,10 @@ impl ServeOptions {
     }
 }
 
-fn random_token() -> String {
+fn random_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).expect("the system's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(format!("no random source for a token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[derive(Clone)]
@@ -242,24 +245,10 @@ fn without_file_paths(mut value: serde_json::Value) -> serde_json::Value {
 async fn events(
     State(s): State<AppState>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let service = s.service.clone();
-    tokio::task::spawn_blocking(move || {
-        let updates = service.subscribe();
-        loop {
-            match updates.recv_timeout(Duration::from_secs(5)) {
-                Ok(status) => {
-                    if tx.blocking_send(status).is_err() {
-                        return;
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if tx.is_closed() => return,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        }
-    });
-    let stream = ReceiverStream::new(rx)
+    // The watch stream yields the current snapshot first, then the latest after each change.
+    let updates = WatchStream::new(s.service.subscribe());
+    let stream = updates
+        .filter_map(|status| status)
         .map(|status| Ok(Event::default().event(STATUS_EVENT).json_data(status).unwrap_or_else(|_| Event::default())));
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -1,6 +1,8 @@
 //! The HTTP API end to end, in process: search and photos by id over a test-colour library, and
 //! the security rules (no paths, no traversal, loopback Host check, token off loopback).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ fn start_with(bind: &str, token: Option<&str>, photo_list: &[(&str, [u8; 3])]) -
         std::thread::sleep(Duration::from_millis(100));
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let options = ServeOptions::new(bind.parse().unwrap(), token.map(String::from), ui);
+    let options = ServeOptions::new(bind.parse().unwrap(), token.map(String::from), ui).unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind(options.bind)).unwrap();
     let port = listener.local_addr().unwrap().port();
     runtime.spawn(photo_search_server::serve(service.clone(), listener, options, std::future::pending()));
@@ -197,9 +199,9 @@ fn loopback_server_refuses_other_host_names() {
 #[test]
 fn non_loopback_bind_requires_the_token() {
     let bind: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let options = ServeOptions::new(bind, None, PathBuf::from("/nonexistent"));
+    let options = ServeOptions::new(bind, None, PathBuf::from("/nonexistent")).unwrap();
     assert!(options.token.as_deref().is_some_and(|t| t.len() >= 32), "a token is made up for a non-loopback bind");
-    assert!(ServeOptions::new("127.0.0.1:0".parse().unwrap(), None, PathBuf::new()).token.is_none());
+    assert!(ServeOptions::new("127.0.0.1:0".parse().unwrap(), None, PathBuf::new()).unwrap().token.is_none());
 
     let server = start("0.0.0.0:0", Some("correct-horse-battery-staple"));
     let (status, _) = search(&server.base, "red", &[]);
@@ -265,4 +267,35 @@ fn every_declared_operation_is_routed() {
     let (status, body) = get(&format!("{}/api/nothing-here", server.base), &[]);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no such API call"), "{body}");
+}
+
+/// The event stream sends the status at once, then the latest after each change.
+#[test]
+fn the_event_stream_sends_the_status_and_its_changes() {
+    let server = start("127.0.0.1:0", None);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = format!("{}/api/events", server.base);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut response = agent().get(&url).call().unwrap();
+        let reader = std::io::BufReader::new(response.body_mut().as_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:")
+                && tx.send(serde_json::from_str::<serde_json::Value>(data.trim()).unwrap()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(20)).expect("a status event");
+    let first = next();
+    assert_eq!(first["photos"]["indexed"], 3, "{first}");
+    assert_eq!(first["indexing"]["paused"], false);
+    let (status, _) = post_json(&format!("{}/api/indexing/pause", server.base), &serde_json::Value::Null, &[]);
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while next()["indexing"]["paused"] != true {
+        assert!(Instant::now() < deadline, "no event said paused");
+    }
 }

@@ -1,26 +1,30 @@
-//! Status events: every change marks the status dirty; one thread sends a snapshot to each
-//! subscriber at most every 250 ms.
+//! Status events: every change marks the status dirty; one thread turns the marks into a
+//! snapshot at most every 250 ms and publishes it on a `tokio::sync::watch` channel, which every
+//! subscriber (the desktop window, each event stream of the server) reads without a thread of
+//! its own.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use crate::api::AppStatus;
+use tokio::sync::watch;
+
+use crate::api::{ApiError, AppStatus, ErrorKind};
 use crate::{EVENT_INTERVAL, Service, lock};
 
+/// Status snapshots as they change; `None` only before the first one.
+pub type StatusUpdates = watch::Receiver<Option<AppStatus>>;
+
 impl Service {
-    /// A stream of status snapshots: one now, then one (at most every 250 ms) after each change.
-    pub fn subscribe(&self) -> Receiver<AppStatus> {
-        let (tx, rx) = channel();
-        // The receiver is in hand, so the first snapshot cannot fail to send.
-        if let Ok(status) = self.status()
-            && tx.send(status).is_err()
-        {
-            tracing::debug!("a status subscriber left before its first snapshot");
+    /// Status snapshots: the current one at once, then one (at most every 250 ms) after each
+    /// change. A slow reader sees the latest snapshot, never a backlog.
+    pub fn subscribe(&self) -> StatusUpdates {
+        let mut updates = self.shared.status.subscribe();
+        if let Ok(status) = self.status() {
+            self.shared.status.send_replace(Some(status));
         }
-        lock(&self.shared.subscribers).push(tx);
-        rx
+        updates.mark_changed();
+        updates
     }
 
     pub(crate) fn changed(&self) {
@@ -29,7 +33,7 @@ impl Service {
         cvar.notify_one();
     }
 
-    pub(crate) fn spawn_notifier(&self) {
+    pub(crate) fn spawn_notifier(&self) -> Result<(), ApiError> {
         let weak = Arc::downgrade(&self.shared);
         std::thread::Builder::new()
             .name("status-events".into())
@@ -53,16 +57,16 @@ impl Service {
                         return;
                     }
                     let service = Service { shared };
-                    if lock(&service.shared.subscribers).is_empty() {
-                        continue;
-                    }
-                    if let Ok(status) = service.status() {
-                        lock(&service.shared.subscribers).retain(|tx| tx.send(status.clone()).is_ok());
+                    if service.shared.status.receiver_count() > 0
+                        && let Ok(status) = service.status()
+                    {
+                        service.shared.status.send_replace(Some(status));
                     }
                     drop(service);
                     std::thread::sleep(EVENT_INTERVAL);
                 }
             })
-            .expect("spawn the status thread");
+            .map(drop)
+            .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot start the status thread: {e}")))
     }
 }

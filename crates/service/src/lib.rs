@@ -15,7 +15,6 @@ mod settings;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -74,7 +73,8 @@ struct Shared {
     export: Mutex<ExportState>,
     uploads: Mutex<LruCache<String, Vec<f32>>>,
     rankings: Mutex<LruCache<String, Ranking>>,
-    subscribers: Mutex<Vec<Sender<AppStatus>>>,
+    /// The latest status snapshot, published to every subscriber.
+    status: tokio::sync::watch::Sender<Option<AppStatus>>,
     revision: AtomicU64,
     /// Background jobs whose thread is running: never more than one.
     jobs_alive: AtomicUsize,
@@ -110,7 +110,7 @@ impl Service {
             download_cancel: AtomicBool::new(false),
             uploads: Mutex::new(LruCache::new(NonZeroUsize::new(UPLOADS_KEPT).unwrap_or(NonZeroUsize::MIN))),
             rankings: Mutex::new(LruCache::new(NonZeroUsize::new(RANKINGS_KEPT).unwrap_or(NonZeroUsize::MIN))),
-            subscribers: Mutex::new(Vec::new()),
+            status: tokio::sync::watch::Sender::new(None),
             revision: AtomicU64::new(0),
             jobs_alive: AtomicUsize::new(0),
             dirty: (Mutex::new(false), Condvar::new()),
@@ -118,7 +118,7 @@ impl Service {
         });
         let service = Service { shared };
         service.open_searcher()?;
-        service.spawn_notifier();
+        service.spawn_notifier()?;
         if options.background {
             service.start_background();
         }

@@ -51,7 +51,8 @@ impl AppSettings {
     }
 
     pub(crate) fn save(&self, library: &Path) -> Result<(), ApiError> {
-        let json = serde_json::to_vec_pretty(self).expect("settings serialize");
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot write the settings: {e}")))?;
         photo_search_core::fsio::write_atomic(&Self::path(library), &json)
             .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot save the settings: {e}")))
     }

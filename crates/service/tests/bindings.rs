@@ -1,6 +1,8 @@
 //! `ui/src/bindings.ts` is what the Rust API types generate. Regenerate it with
 //! `UPDATE_BINDINGS=1 cargo test -p photo-search-service --test bindings`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 use std::path::PathBuf;
 
 #[test]

@@ -1,5 +1,7 @@
 //! The background job: one at a time whatever the callers do.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 mod util;
 
 #[test]

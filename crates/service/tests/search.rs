@@ -1,5 +1,7 @@
 //! Search through the service as the app sends it: similar shots folded into one result.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 use photo_search_service::api::{ErrorKind, QueryTerm, SearchRequest};
 
 mod util;

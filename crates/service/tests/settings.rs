@@ -1,6 +1,8 @@
 //! The model is the library's: the app's choice is recorded in the library (and an older app's
 //! setting moves there), so the CLI, `serve` and the app all open the same model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test stops at what it did not expect.
+
 use photo_search_core::EngineOptions;
 use photo_search_core::library::Access;
 use photo_search_core::models::{DEFAULT_MODEL, ModelChoice};
