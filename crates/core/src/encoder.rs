@@ -2,18 +2,21 @@
 //! output names read from the model, L2-normalized outputs, batches that halve when memory runs
 //! out, and optimized graphs cached per model and provider.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ort::ep::ExecutionProviderDispatch;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::models::{FileSpec, ModelLocation, Pooling, Precision, TextSpec};
+use crate::models::{ModelLocation, Precision};
 use crate::runtime::{Provider, Runtime};
-use crate::text::{ClipTokenizer, TokenizerError, Tokens};
+use crate::text::TokenizerError;
+
+mod session;
+mod text;
+
+use session::{embedding_output, graph_caches, graph_to_open, open_session};
+pub use text::TextEncoder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
@@ -121,132 +124,6 @@ impl Encoders {
     }
 }
 
-/// Where a model's optimized graphs and its signed rewrites are cached in the library.
-fn graph_caches(cache_dir: &Path, model_id: &str) -> (PathBuf, PathBuf) {
-    (cache_dir.join("ort").join(model_id), cache_dir.join("signed").join(model_id))
-}
-
-fn gpu_providers() -> Vec<(Provider, ExecutionProviderDispatch)> {
-    #[allow(unused_mut)]
-    let mut providers = Vec::new();
-    #[cfg(feature = "cuda")]
-    providers.push((Provider::Cuda, ort::ep::CUDA::default().build().error_on_failure()));
-    #[cfg(feature = "directml")]
-    providers.push((Provider::DirectMl, ort::ep::DirectML::default().build().error_on_failure()));
-    providers
-}
-
-/// Opens a session on the first provider that works, CPU last. The graph ONNX Runtime optimized
-/// is cached, keyed by the source file's size and time and the provider, so the next start skips
-/// the optimization passes.
-fn open_session(
-    runtime: &Arc<Runtime>,
-    role: &'static str,
-    path: &Path,
-    cache: &Path,
-    threads: usize,
-) -> Result<(Session, Provider), EncoderError> {
-    let load_err = |source| EncoderError::Load { role, path: path.to_path_buf(), source };
-    let mut candidates: Vec<(Provider, Option<ExecutionProviderDispatch>)> =
-        gpu_providers().into_iter().map(|(p, ep)| (p, Some(ep))).collect();
-    candidates.push((Provider::Cpu, None));
-    let mut last_err = None;
-    for (provider, ep) in candidates {
-        let cached = cached_graph_path(cache, path, provider);
-        let attempt = (|| -> Result<Session, ort::Error> {
-            if let Some(cached) = cached.as_ref().filter(|c| c.is_file()) {
-                let mut builder = session_builder(runtime, threads, ep.clone())?
-                    .with_optimization_level(GraphOptimizationLevel::Disable)?;
-                match builder.commit_from_file(cached) {
-                    Ok(session) => {
-                        tracing::info!("{role} model: using the cached optimized graph {}", cached.display());
-                        return Ok(session);
-                    }
-                    Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
-                }
-            }
-            let mut builder =
-                session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::All)?;
-            let tmp =
-                cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
-            if let Some(tmp) = &tmp {
-                builder = builder.with_optimized_model_path(tmp)?;
-            }
-            let session = builder.commit_from_file(path)?;
-            if let (Some(tmp), Some(cached)) = (&tmp, &cached)
-                && let Err(err) = fs::rename(tmp, cached)
-            {
-                tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
-            }
-            Ok(session)
-        })();
-        match attempt {
-            Ok(session) => return Ok((session, provider)),
-            Err(err) if provider != Provider::Cpu => {
-                tracing::warn!("{} unavailable for the {role} model, trying the next provider: {err}", provider.name());
-                last_err = Some(err);
-            }
-            Err(err) => return Err(load_err(err)),
-        }
-    }
-    Err(load_err(last_err.unwrap_or_else(|| ort::Error::new("no execution provider could load the model"))))
-}
-
-/// The graph file to open for the model file `relative`: its exact signed-int8 rewrite when it
-/// has uint8 weights (ONNX Runtime's u8 x s8 path is faster), else the file itself. A rewrite
-/// that fails leaves the pinned file to run as it is, slower, and says so.
-fn graph_to_open(model: &ModelLocation, files: &[FileSpec], relative: &Path, cache: &Path) -> PathBuf {
-    let source = model.path_of(relative);
-    let Some(sha256) = files.iter().find(|f| f.path == relative).and_then(|f| f.sha256.as_deref()) else {
-        return source;
-    };
-    match crate::signed::signed_graph(&source, sha256, cache) {
-        Ok(path) => path,
-        Err(err) => {
-            tracing::warn!("{}: running its uint8 weights as they are: {err}", source.display());
-            source
-        }
-    }
-}
-
-fn session_builder(
-    runtime: &Runtime,
-    threads: usize,
-    ep: Option<ExecutionProviderDispatch>,
-) -> Result<ort::session::builder::SessionBuilder, ort::Error> {
-    let mut builder = Session::builder(&runtime.env)?;
-    if threads > 0 {
-        builder = builder.with_intra_threads(threads)?;
-    }
-    if let Some(ep) = ep {
-        builder = builder.with_execution_providers([ep])?;
-    }
-    Ok(builder)
-}
-
-fn cached_graph_path(cache: &Path, source: &Path, provider: Provider) -> Option<PathBuf> {
-    let meta = fs::metadata(source).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
-    let stem = source.file_stem()?.to_str()?;
-    Some(cache.join(format!("{stem}-{}-{}-{mtime}.ort.onnx", provider.name(), meta.len())))
-}
-
-/// The output that carries the embedding: the conventional name if present, else the only
-/// rank-2 float output.
-fn embedding_output(session: &Session, preferred: &str) -> Option<String> {
-    let outputs = session.outputs();
-    if let Some(o) = outputs.iter().find(|o| o.name() == preferred) {
-        return Some(o.name().to_string());
-    }
-    let mut rank2 = outputs.iter().filter(
-        |o| matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2),
-    );
-    match (rank2.next(), rank2.next()) {
-        (Some(o), None) => Some(o.name().to_string()),
-        _ => None,
-    }
-}
-
 pub struct ImageEncoder {
     session: Mutex<Session>,
     input: String,
@@ -308,7 +185,7 @@ impl BatchEncoder for ImageEncoder {
     }
 }
 
-fn classify_run_error(source: ort::Error, role: &'static str, batch: usize) -> EncoderError {
+pub(crate) fn classify_run_error(source: ort::Error, role: &'static str, batch: usize) -> EncoderError {
     let message = source.to_string().to_ascii_lowercase();
     let oom = ["out of memory", "failed to allocate", "bad_alloc", "bad allocation", "alloc_failed", "outofmemory"];
     if oom.iter().any(|m| message.contains(m)) {
@@ -318,7 +195,7 @@ fn classify_run_error(source: ort::Error, role: &'static str, batch: usize) -> E
     }
 }
 
-fn split_normalized(
+pub(crate) fn split_normalized(
     values: &[f32],
     count: usize,
     dims: usize,
@@ -380,222 +257,11 @@ pub fn encode_in_batches(
     Ok((out, batch))
 }
 
-pub struct TextEncoder {
-    session: Mutex<Session>,
-    ids_input: String,
-    mask_input: Option<String>,
-    /// BERT-style graphs also take token types: all zeros for one sentence.
-    types_input: Option<String>,
-    output: String,
-    pooling: Pooling,
-    projection: Option<Projection>,
-    tokenizer: ClipTokenizer,
-    dims: usize,
-}
-
-/// A dense layer without bias: `out x in` floats, row after row.
-struct Projection {
-    weight: Vec<f32>,
-    inputs: usize,
-    outputs: usize,
-}
-
-impl Projection {
-    /// The one float matrix of a safetensors file (sentence-transformers' `2_Dense`).
-    fn load(path: &Path) -> Result<Self, EncoderError> {
-        let problem = |p: String| EncoderError::Interface { role: "text projection", path: path.into(), problem: p };
-        let bytes = fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| problem(e.to_string()))?;
-        let mut matrices = tensors.tensors().into_iter().filter(|(_, t)| t.shape().len() == 2);
-        let (name, tensor) = match (matrices.next(), matrices.next()) {
-            (Some(one), None) => one,
-            _ => return Err(problem("expected exactly one matrix".into())),
-        };
-        if tensor.dtype() != safetensors::Dtype::F32 {
-            return Err(problem(format!("{name} is {:?}, expected F32", tensor.dtype())));
-        }
-        let (outputs, inputs) = (tensor.shape()[0], tensor.shape()[1]);
-        if outputs == 0 || inputs == 0 {
-            return Err(problem(format!("{name} is empty")));
-        }
-        let weight = tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        Ok(Projection { weight, inputs, outputs })
-    }
-
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
-        self.weight.chunks_exact(self.inputs).map(|row| row.iter().zip(x).map(|(w, v)| w * v).sum()).collect()
-    }
-}
-
-impl TextEncoder {
-    /// Opens the text graph `graph` of `model` as `spec` describes it (tokenizer, pooling,
-    /// projection), producing `dims`-long vectors.
-    pub fn open(
-        runtime: &Arc<Runtime>,
-        model: &ModelLocation,
-        spec: &TextSpec,
-        graph: &Path,
-        files: &[FileSpec],
-        cache_dir: &Path,
-        threads: usize,
-    ) -> Result<Self, EncoderError> {
-        let manifest = &model.manifest;
-        let (ort_cache, signed_cache) = graph_caches(cache_dir, &manifest.id);
-        let path = graph_to_open(model, files, graph, &signed_cache);
-        let (session, _) = open_session(runtime, "text", &path, &ort_cache, threads)?;
-        let tokenizer = ClipTokenizer::from_file(&model.path_of(&spec.tokenizer), spec.context_length, spec.pad_id)?
-            .with_padding(spec.padding);
-        let projection = spec.projection.as_ref().map(|p| Projection::load(&model.path_of(p))).transpose()?;
-        TextEncoder::new(session, &path, tokenizer, spec.pooling, projection, manifest.dims)
-    }
-
-    fn new(
-        session: Session,
-        path: &Path,
-        tokenizer: ClipTokenizer,
-        pooling: Pooling,
-        projection: Option<Projection>,
-        dims: usize,
-    ) -> Result<Self, EncoderError> {
-        let problem = |p: String| EncoderError::Interface { role: "text", path: path.into(), problem: p };
-        let mut ids_input = None;
-        let mut mask_input = None;
-        let mut types_input = None;
-        for input in session.inputs() {
-            let name = input.name().to_string();
-            if !matches!(input.dtype(), ValueType::Tensor { ty: TensorElementType::Int64, .. }) {
-                return Err(problem(format!("input {name} is not int64")));
-            }
-            let slot = if name.contains("mask") {
-                &mut mask_input
-            } else if name.contains("type") {
-                &mut types_input
-            } else {
-                &mut ids_input
-            };
-            if slot.replace(name.clone()).is_some() {
-                return Err(problem(format!(
-                    "unexpected input {name}: expected input_ids, attention_mask, token_type_ids"
-                )));
-            }
-        }
-        let ids_input = ids_input.ok_or_else(|| problem("no input_ids input".into()))?;
-        let (output, hidden) = match pooling {
-            Pooling::Output => (embedding_output(&session, "text_embeds"), dims),
-            Pooling::Mean => {
-                let hidden = projection.as_ref().map_or(dims, |p| p.inputs);
-                (token_states_output(&session), hidden)
-            }
-        };
-        let output = output.ok_or_else(|| problem("no embedding output".into()))?;
-        if pooling == Pooling::Mean && mask_input.is_none() {
-            return Err(problem("mean pooling needs an attention_mask input".into()));
-        }
-        if let Some(p) = &projection
-            && (p.outputs != dims || p.inputs != hidden)
-        {
-            return Err(problem(format!(
-                "the projection maps {} to {}, expected {hidden} to {dims}",
-                p.inputs, p.outputs
-            )));
-        }
-        Ok(TextEncoder {
-            session: Mutex::new(session),
-            ids_input,
-            mask_input,
-            types_input,
-            output,
-            pooling,
-            projection,
-            tokenizer,
-            dims,
-        })
-    }
-
-    /// Embeds each text, L2-normalized.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Tokens { ids, mask, len } = self.tokenizer.encode_batch(texts)?;
-        let run_err = |source| EncoderError::Run { role: "text", source };
-        let shape = [texts.len(), len];
-        let zeros = vec![0i64; ids.len()];
-        let mut inputs = vec![(
-            self.ids_input.as_str(),
-            ort::session::SessionInputValue::from(
-                TensorRef::from_array_view((shape, ids.as_slice())).map_err(run_err)?,
-            ),
-        )];
-        if let Some(name) = &self.mask_input {
-            inputs.push((name, TensorRef::from_array_view((shape, mask.as_slice())).map_err(run_err)?.into()));
-        }
-        if let Some(name) = &self.types_input {
-            inputs.push((name, TensorRef::from_array_view((shape, zeros.as_slice())).map_err(run_err)?.into()));
-        }
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = session.run(inputs).map_err(|source| classify_run_error(source, "text", texts.len()))?;
-        let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
-        let pooled = match self.pooling {
-            Pooling::Output => values.to_vec(),
-            Pooling::Mean => mean_pooled(values, &mask, texts.len(), len)?,
-        };
-        let projected = match &self.projection {
-            Some(p) => pooled.chunks_exact(p.inputs).flat_map(|x| p.apply(x)).collect(),
-            None => pooled,
-        };
-        split_normalized(&projected, texts.len(), self.dims, "text")
-    }
-
-    pub fn tokenizer(&self) -> &ClipTokenizer {
-        &self.tokenizer
-    }
-}
-
-/// The output holding one state per token (`[batch, tokens, hidden]`): the conventional names
-/// if present, else the only rank-3 float output.
-fn token_states_output(session: &Session) -> Option<String> {
-    let outputs = session.outputs();
-    let rank3 = |o: &&ort::value::Outlet| matches!(o.dtype(), ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 3);
-    if let Some(o) =
-        outputs.iter().filter(rank3).find(|o| ["last_hidden_state", "token_embeddings"].contains(&o.name()))
-    {
-        return Some(o.name().to_string());
-    }
-    let mut all = outputs.iter().filter(rank3);
-    match (all.next(), all.next()) {
-        (Some(o), None) => Some(o.name().to_string()),
-        _ => None,
-    }
-}
-
-/// The mean of each text's token states over its attention mask (padding left out), as
-/// sentence-transformers pools.
-fn mean_pooled(states: &[f32], mask: &[i64], count: usize, len: usize) -> Result<Vec<f32>, EncoderError> {
-    if count == 0 || len == 0 || !states.len().is_multiple_of(count * len) {
-        return Err(EncoderError::OutputShape { role: "text", got: states.len(), count, dims: len });
-    }
-    let hidden = states.len() / (count * len);
-    let mut pooled = vec![0.0f32; count * hidden];
-    for (text, out) in pooled.chunks_exact_mut(hidden).enumerate() {
-        let mut weight = 0.0f32;
-        for token in 0..len {
-            if mask[text * len + token] == 0 {
-                continue;
-            }
-            weight += 1.0;
-            let state = &states[(text * len + token) * hidden..][..hidden];
-            out.iter_mut().zip(state).for_each(|(o, s)| *o += s);
-        }
-        out.iter_mut().for_each(|o| *o /= weight.max(1e-9));
-    }
-    Ok(pooled)
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
 
+    use super::text::mean_pooled;
     use super::*;
 
     /// Fails any batch larger than `max_ok` as if memory ran out; embeds item i as [i].
