@@ -42,7 +42,8 @@ fn upload_image(service: State<'_, Service>, request: tauri::ipc::Request<'_>) -
         return Err(ApiError::bad_request("send the image bytes as the request body"));
     };
     let label = request.headers().get("x-label").and_then(|v| v.to_str().ok()).unwrap_or("image");
-    service.upload_image(bytes, &percent_decode(label))
+    // The window sends the label percent-encoded (a header is ASCII; a file name need not be).
+    service.upload_image(bytes, &percent_encoding::percent_decode_str(label).decode_utf8_lossy())
 }
 
 /// A file dropped on the window (drop events give paths).
@@ -65,25 +66,6 @@ fn reveal_photo(app: AppHandle, service: State<'_, Service>, id: i64) -> Reply<(
     app.opener()
         .reveal_item_in_dir(&path)
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot show {}: {e}", path.display())))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())) {
-            (b'%', Some(hex)) if u8::from_str_radix(hex, 16).is_ok() => {
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The webview may load thumbnails and the originals of added folders, nothing else.

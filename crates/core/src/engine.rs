@@ -243,7 +243,7 @@ impl Engine {
                         Err(err) => tracing::error!("cannot bring the vector index up to date: {err}"),
                     }
                 })
-                .map_err(|e| Error::Index(IndexError::Usearch(format!("cannot start a thread: {e}"))))?;
+                .map_err(|e| Error::Index(IndexError::Thread(e)))?;
         } else {
             index.catch_up(&self.reader())?;
         }

@@ -21,9 +21,13 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use crate::catalog::{Catalog, CatalogError};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IndexError {
+    /// usearch refused an operation; its exception is kept as the source.
     #[error("vector index operation failed: {0}")]
-    Usearch(String),
+    Usearch(#[from] cxx::Exception),
+    #[error("cannot start the thread that loads the vector index")]
+    Thread(#[source] io::Error),
     #[error("cannot write the vector index {path}")]
     Write {
         path: PathBuf,
@@ -36,12 +40,6 @@ pub enum IndexError {
     Dims { got: usize, expected: usize },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-}
-
-impl From<cxx::Exception> for IndexError {
-    fn from(e: cxx::Exception) -> Self {
-        IndexError::Usearch(e.what().to_string())
-    }
 }
 
 /// How vectors are stored in the index.
