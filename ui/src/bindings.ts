@@ -95,6 +95,8 @@ weak: boolean,
  */
 understood: Array<string>, took_ms: number, };
 
+export type UploadLabel = { label: string, };
+
 export type UploadedImage = { token: string, 
 /**
  * A short label for the query chip (the file name when known).

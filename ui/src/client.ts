@@ -2,7 +2,7 @@
 // `photo-search serve` in a browser. Request and response types come from bindings.ts, which is
 // generated from the Rust types.
 
-import type { ApiError, AppStatus, Hit, Operation, Operations, PhotoDetails, SearchRequest, SettingsUpdate, UploadedImage } from "./bindings";
+import type { ApiError, AppStatus, Hit, Operation, Operations, PhotoDetails, SearchRequest, SettingsUpdate, UploadedImage, UploadLabel } from "./bindings";
 import { ROUTES, STATUS_EVENT } from "./bindings";
 
 export type { Operation, Operations } from "./bindings";
@@ -211,7 +211,8 @@ export class HttpTransport implements Transport {
 
   uploadImage(image: Blob, label: string): Promise<UploadedImage> {
     const type = image.type.startsWith("image/") ? image.type : "application/octet-stream";
-    return this.send("POST", `/api/images?label=${encodeURIComponent(label)}`, image, type);
+    const query: UploadLabel = { label };
+    return this.send("POST", `/api/images?${new URLSearchParams(query)}`, image, type);
   }
 
   thumbnailUrl(hit: Pick<Hit, "id">): string {

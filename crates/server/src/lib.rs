@@ -17,7 +17,6 @@ use axum::{Json, Router};
 use photo_search_service::api::{self, ApiError, ErrorKind, OPERATIONS, STATUS_EVENT};
 use photo_search_service::contract::Method;
 use photo_search_service::{MAX_UPLOAD_BYTES, Service, content_type};
-use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 use tower_http::services::{ServeDir, ServeFile};
@@ -253,17 +252,11 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-#[derive(Deserialize)]
-struct UploadQuery {
-    #[serde(default)]
-    label: String,
-}
-
 /// The image is the body; an image content type is required (which also keeps other web pages
 /// from posting here without a CORS preflight this server never grants).
 async fn upload_image(
     State(s): State<AppState>,
-    Query(query): Query<UploadQuery>,
+    Query(query): Query<api::UploadLabel>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<photo_search_service::api::UploadedImage> {
@@ -274,19 +267,31 @@ async fn upload_image(
     Ok(Json(blocking(&s, move |svc| svc.upload_image(&body, &query.label)).await?))
 }
 
-async fn thumbnail(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiFailure> {
+async fn thumbnail(State(s): State<AppState>, Path(id): Path<i64>, request: Request) -> Result<Response, ApiFailure> {
     let path = blocking(&s, move |svc| svc.thumbnail_file(id)).await?;
-    file_response(path, "image/jpeg", "private, max-age=86400").await
+    file_response(path, "image/jpeg", "private, max-age=86400", request).await
 }
 
-async fn original(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiFailure> {
+async fn original(State(s): State<AppState>, Path(id): Path<i64>, request: Request) -> Result<Response, ApiFailure> {
     let (path, format) = blocking(&s, move |svc| svc.original_file(id)).await?;
-    file_response(path, content_type(format.as_deref()), "private, no-cache").await
+    file_response(path, content_type(format.as_deref()), "private, no-cache", request).await
 }
 
-async fn file_response(path: PathBuf, kind: &'static str, cache: &'static str) -> Result<Response, ApiFailure> {
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiFailure(ApiError::not_found(format!("the file cannot be read: {e}"))))?;
-    Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)], Body::from(bytes)).into_response())
+/// The file streamed from disk (never read into memory whole), with range requests answered
+/// (a video player or a large RAW seeks), as the content type the catalog knows.
+async fn file_response(
+    path: PathBuf,
+    kind: &'static str,
+    cache: &'static str,
+    request: Request,
+) -> Result<Response, ApiFailure> {
+    let unreadable = |reason: String| ApiFailure(ApiError::not_found(format!("the file cannot be read: {reason}")));
+    let mut response = ServeFile::new(&path).try_call(request).await.map_err(|e| unreadable(e.to_string()))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(unreadable(format!("{} is gone", path.display())));
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(response.map(Body::new))
 }

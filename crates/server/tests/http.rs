@@ -7,15 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use photo_search_core::EngineOptions;
-use photo_search_core::library::Access;
-use photo_search_core::models::ModelChoice;
 use photo_search_server::ServeOptions;
-use photo_search_service::{Service, ServiceOptions};
+use photo_search_service::Service;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+/// The service tests' own helpers: a library on the colour test model, waiting for a status.
+#[path = "../../service/tests/util/mod.rs"]
+mod util;
 
 fn write_photo(path: &Path, rgb: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -44,19 +41,10 @@ fn start_with(bind: &str, token: Option<&str>, photo_list: &[(&str, [u8; 3])]) -
     let ui = dir.path().join("ui");
     std::fs::create_dir_all(&ui).unwrap();
     std::fs::write(ui.join("index.html"), "<!doctype html><title>Photo Search</title>").unwrap();
-    let engine = EngineOptions::new(
-        dir.path().join("library"),
-        ModelChoice::Dir(repo().join("models/test-color")),
-        Access::Write,
-    );
-    let service = Service::open(ServiceOptions { engine, background: false }).unwrap();
-    // Adding a folder starts indexing and watching it: wait for the three photos.
+    let service = util::colour_service(&dir.path().join("library"));
+    // Adding a folder starts indexing and watching it: wait for the photos.
     service.add_folder(photos.to_str().unwrap()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while service.status().unwrap().photos.indexed < photo_list.len() as u64 {
-        assert!(Instant::now() < deadline, "indexing did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    util::wait_for(&service, "indexing", |s| s.photos.indexed >= photo_list.len() as u64);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let options = ServeOptions::new(bind.parse().unwrap(), token.map(String::from), ui).unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind(options.bind)).unwrap();
@@ -298,4 +286,28 @@ fn the_event_stream_sends_the_status_and_its_changes() {
     while next()["indexing"]["paused"] != true {
         assert!(Instant::now() < deadline, "no event said paused");
     }
+}
+
+/// Originals stream from disk and answer range requests, as the type the catalog knows.
+#[test]
+fn originals_are_served_whole_or_by_range() {
+    let server = start("127.0.0.1:0", None);
+    let (_, found) = search(&server.base, "red", &[]);
+    let hit = &found["hits"][0];
+    let bytes = std::fs::read(hit["path"].as_str().unwrap()).unwrap();
+    let url = format!("{}/api/photos/{}/original", server.base, hit["id"]);
+
+    let mut whole = agent().get(&url).call().unwrap();
+    assert_eq!(whole.status().as_u16(), 200);
+    assert_eq!(whole.headers()["content-type"], "image/jpeg");
+    assert_eq!(whole.body_mut().read_to_vec().unwrap(), bytes);
+
+    let mut part = agent().get(&url).header("Range", "bytes=2-9").call().unwrap();
+    assert_eq!(part.status().as_u16(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 2-9/{}", bytes.len()).as_str());
+    assert_eq!(part.body_mut().read_to_vec().unwrap(), bytes[2..10]);
+
+    std::fs::remove_file(hit["path"].as_str().unwrap()).unwrap();
+    let (status, body) = get(&url, &[]);
+    assert_eq!(status, 404, "{body}");
 }

@@ -64,6 +64,14 @@ pub struct QueryText {
     pub text: String,
 }
 
+/// An upload's query string (`POST /api/images?label=`, the image as the body): what the image
+/// is called, its file name say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UploadLabel {
+    #[serde(default)]
+    pub label: String,
+}
+
 /// A folder, by its path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct FolderPath {
@@ -517,6 +525,7 @@ pub fn typescript_bindings() -> String {
         SearchRequest::decl(&cfg),
         Hit::decl(&cfg),
         SearchResponse::decl(&cfg),
+        UploadLabel::decl(&cfg),
         UploadedImage::decl(&cfg),
         PhotoDetails::decl(&cfg),
         FolderInfo::decl(&cfg),
