@@ -72,7 +72,9 @@ struct Shared {
     download_cancel: AtomicBool,
     export: Mutex<ExportState>,
     uploads: Mutex<LruCache<String, Vec<f32>>>,
-    rankings: Mutex<LruCache<String, Ranking>>,
+    /// Recent queries' rankings, each behind its own lock: the cache's lock is held only to
+    /// find or add one, so folding one query's similar shots never holds up another query.
+    rankings: Mutex<LruCache<String, Arc<Mutex<Ranking>>>>,
     /// The latest status snapshot, published to every subscriber.
     status: tokio::sync::watch::Sender<Option<AppStatus>>,
     revision: AtomicU64,

@@ -1,6 +1,7 @@
 //! Search requests in pages, and query images (drops, pastes, uploads) kept as embeddings.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use photo_search_core::duplicates::Tile;
@@ -41,15 +42,22 @@ impl Service {
         let depth = (offset + limit).min(MAX_DEPTH);
         let key = serde_json::to_string(&(&request.terms, &request.filters, request.literal, request.collapse))
             .unwrap_or_default();
-        if offset == 0 {
-            lock(&self.shared.rankings).pop(&key);
-        }
-        // The ranking lock is not held while searching: other queries go on meanwhile. Folded
-        // similar shots leave fewer tiles than photos, so that ranking may search deeper again
-        // until the page is full (each search at least half again as deep as the last).
+        let ranking = {
+            let mut rankings = lock(&self.shared.rankings);
+            if offset == 0 {
+                rankings.pop(&key);
+            }
+            Arc::clone(rankings.get_or_insert(key, Default::default))
+        };
+        // No lock is held while searching, and only this query's while folding: other queries
+        // go on meanwhile. Folded similar shots leave fewer tiles than photos, so that ranking
+        // may search deeper again until the page is full (each search at least half again as
+        // deep as the last).
         loop {
-            let (tiles, ranked, complete) =
-                lock(&self.shared.rankings).peek(&key).map_or((0, 0, false), |r| (r.tiles.len(), r.ranked, r.complete));
+            let (tiles, ranked, complete) = {
+                let r = lock(&ranking);
+                (r.tiles.len(), r.ranked, r.complete)
+            };
             if tiles >= depth || complete {
                 break;
             }
@@ -64,8 +72,7 @@ impl Service {
                 (depth.max(ranked) * 3 / 2).min(MAX_DEPTH)
             };
             let (found, relevance) = engine.search_judged(&SearchQuery { limit: want, ..query.clone() })?;
-            let mut rankings = lock(&self.shared.rankings);
-            let ranking = rankings.get_or_insert_mut(key.clone(), Ranking::default);
+            let mut ranking = lock(&ranking);
             ranking.complete = found.len() < want || want >= MAX_DEPTH;
             ranking.relevance = Some(relevance);
             let new: Vec<(i64, f32)> = found.into_iter().filter(|(id, _)| ranking.seen.insert(*id)).collect();
@@ -82,8 +89,7 @@ impl Service {
                 }));
             }
         }
-        let mut rankings = lock(&self.shared.rankings);
-        let ranking = rankings.get_or_insert_mut(key, Ranking::default);
+        let ranking = lock(&ranking);
         let page: Vec<Tile> = ranking.tiles.iter().skip(offset).take(limit).cloned().collect();
         let total = ranking.tiles.len();
         let more = offset + page.len() < total || (!ranking.complete && ranking.ranked < MAX_DEPTH);
@@ -93,7 +99,7 @@ impl Service {
             .relevance
             .filter(|r| !r.weak && r.strong < ranking.ranked)
             .map(|r| ranking.tiles.iter().take_while(|t| t.rank < r.strong).count() as u32);
-        drop(rankings);
+        drop(ranking);
         let hits = self.hits_of(&engine, &page)?;
         let took_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!("search page at {offset}: {took_ms:.1} ms");
