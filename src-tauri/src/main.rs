@@ -18,21 +18,10 @@ use tauri_plugin_opener::OpenerExt;
 type Reply<T> = Result<T, ApiError>;
 
 /// Every operation of the contract (`api::OPERATIONS`) through one command: `op` names it and
-/// `request` is its request. Adding a folder also opens it to the asset protocol.
+/// `request` is its request.
 #[tauri::command(async)]
-fn rpc(
-    app: AppHandle,
-    service: State<'_, Service>,
-    op: String,
-    request: serde_json::Value,
-) -> Reply<serde_json::Value> {
-    let answer = api::call(&service, &op, request)?;
-    if op == "add_folder"
-        && let Ok(folders) = serde_json::from_value::<Vec<FolderInfo>>(answer.clone())
-    {
-        allow_folders(&app, &folders);
-    }
-    Ok(answer)
+fn rpc(service: State<'_, Service>, op: String, request: serde_json::Value) -> Reply<serde_json::Value> {
+    api::call(&service, &op, request)
 }
 
 /// An image pasted or picked in the window: the raw bytes are the request body.
@@ -123,14 +112,21 @@ fn main() {
             if let Ok(folders) = service.folders() {
                 allow_folders(&handle, &folders);
             }
+            // Status to the window; a folder added (from the window, the CLI or a settings
+            // file) is opened to the asset protocol when the status first lists it.
             let mut updates = service.subscribe();
+            let mut allowed: Vec<String> = Vec::new();
             tauri::async_runtime::spawn(async move {
                 loop {
                     let status = updates.borrow_and_update().clone();
-                    if let Some(status) = status
-                        && handle.emit(STATUS_EVENT, &status).is_err()
-                    {
-                        break;
+                    if let Some(status) = status {
+                        if status.folders.iter().any(|f| !allowed.contains(&f.path)) {
+                            allow_folders(&handle, &status.folders);
+                            allowed = status.folders.iter().map(|f| f.path.clone()).collect();
+                        }
+                        if handle.emit(STATUS_EVENT, &status).is_err() {
+                            break;
+                        }
                     }
                     if updates.changed().await.is_err() {
                         break;
