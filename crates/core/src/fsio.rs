@@ -1,6 +1,8 @@
 //! Crash-safe file replacement: write a temporary sibling, flush it to disk, rename over.
+//! `write_atomic` for bytes; `temp_sibling` names the sibling where a native writer (usearch,
+//! ONNX Runtime) needs a path.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -12,23 +14,15 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees the old or the new content,
-/// never a mix.
+/// never a mix: a temporary file beside it (removed if anything fails), flushed to disk, then
+/// renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = temp_sibling(path);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
-    })();
-    if result.is_err() {
-        // Best effort: the temp file is garbage either way, and the original error is what matters.
-        if let Err(err) = fs::remove_file(&tmp) {
-            tracing::debug!("cannot remove {}: {err}", tmp.display());
-        }
-    }
-    result
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    sync_parent(path)
 }
 
 /// Makes a rename in `path`'s folder durable.

@@ -111,15 +111,20 @@ pub(crate) fn gps_position(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f
     }
 }
 
-/// Parses EXIF's `YYYY:MM:DD HH:MM:SS` into Unix seconds.
+/// Parses EXIF's `YYYY:MM:DD HH:MM:SS` into Unix seconds of that wall-clock time read as UTC:
+/// the day and hour the camera showed, which is what "photos of 2 May" means wherever they were
+/// taken (an `OffsetTimeOriginal` is not applied, so a filter by day never moves a photo to the
+/// day before).
 pub fn parse_exif_datetime(s: &str) -> Option<i64> {
     let s = s.trim();
     let num = |range: std::ops::Range<usize>| s.get(range)?.parse::<i64>().ok();
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13).unwrap_or(0), num(14..16).unwrap_or(0), num(17..19).unwrap_or(0));
-    if !(1800..=2200).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if !(1800..=2200).contains(&year) {
         return None;
     }
+    // A day the month does not have (`2024:02:31`, a camera's reset clock) is no date.
+    jiff::civil::Date::new(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()?;
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
@@ -147,6 +152,9 @@ mod tests {
         assert_eq!(parse_exif_datetime("2024:02:29 12:30:15"), Some(1_709_209_815));
         assert_eq!(parse_exif_datetime("0000:00:00 00:00:00"), None);
         assert_eq!(parse_exif_datetime("garbage"), None);
+        for impossible in ["2024:02:30 10:00:00", "2023:02:29 10:00:00", "2024:04:31 10:00:00", "2024:13:01 10:00:00"] {
+            assert_eq!(parse_exif_datetime(impossible), None, "{impossible}");
+        }
     }
 
     #[test]

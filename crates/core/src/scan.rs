@@ -5,6 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use glob::Pattern;
 use walkdir::WalkDir;
 
 /// Extensions of files worth trying to decode. The content decides the format; a valid JPEG
@@ -66,19 +67,40 @@ fn has_jpeg_sibling(path: &Path) -> bool {
 
 /// What indexing skips, for the scanner and the watcher alike: hidden names (a leading dot)
 /// always, plus every file or folder whose name matches a pattern. Patterns are names with `*`
-/// and `?` wildcards (`@eaDir`, `*.tmp`, `Screenshot*`), compared without regard to case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// and `?` wildcards (`@eaDir`, `*.tmp`, `Screenshot*`; `?` is one character, `é` included, and
+/// `[…]` a set of them), matched by the `glob` crate without regard to case. A pattern that is
+/// not a valid glob (`[draft`) is taken literally. (`globset` matches bytes: its `?` would not
+/// match an `é`.)
+#[derive(Debug, Clone)]
 pub struct Excludes {
     patterns: Vec<String>,
+    compiled: Vec<Pattern>,
 }
+
+impl PartialEq for Excludes {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for Excludes {}
 
 impl Default for Excludes {
     fn default() -> Self {
-        Excludes { patterns: DEFAULT_EXCLUDED_DIRS.iter().map(|p| p.to_lowercase()).collect() }
+        Excludes::from_patterns(DEFAULT_EXCLUDED_DIRS.iter().map(|p| p.to_lowercase()).collect())
     }
 }
 
 impl Excludes {
+    fn from_patterns(patterns: Vec<String>) -> Self {
+        let compiled = patterns
+            .iter()
+            .map(|p| Pattern::new(p).or_else(|_| Pattern::new(&Pattern::escape(p))))
+            .filter_map(|compiled| compiled.inspect_err(|err| tracing::warn!("an exclude pattern: {err}")).ok())
+            .collect();
+        Excludes { patterns, compiled }
+    }
+
     /// The defaults plus `extra` patterns.
     pub fn with(extra: &[String]) -> Self {
         Excludes::default().with_more(extra)
@@ -86,13 +108,13 @@ impl Excludes {
 
     /// These patterns plus `extra` ones.
     pub fn with_more(&self, extra: &[String]) -> Self {
-        let mut excludes = self.clone();
+        let mut patterns = self.patterns.clone();
         for pattern in extra.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()) {
-            if !excludes.patterns.contains(&pattern) {
-                excludes.patterns.push(pattern);
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
             }
         }
-        excludes
+        Excludes::from_patterns(patterns)
     }
 
     pub fn patterns(&self) -> &[String] {
@@ -101,7 +123,7 @@ impl Excludes {
 
     pub fn excludes_name(&self, name: &str) -> bool {
         let lower = name.to_lowercase();
-        name.starts_with('.') || self.patterns.iter().any(|p| wildcard_match(p.as_bytes(), lower.as_bytes()))
+        name.starts_with('.') || self.compiled.iter().any(|p| p.matches(&lower))
     }
 
     /// Whether any part of `path` below `root` is excluded (paths outside `root` are).
@@ -109,33 +131,6 @@ impl Excludes {
         let Ok(relative) = path.strip_prefix(root) else { return true };
         relative.components().any(|c| c.as_os_str().to_str().is_some_and(|n| self.excludes_name(n)))
     }
-}
-
-/// `*` matches any run of characters, `?` one character.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|c| *c == b'*')
 }
 
 /// Lists the candidate photos under `root`, sorted by path. Unreadable subfolders are reported
@@ -199,6 +194,11 @@ mod tests {
         for name in ["@eaDir", "#RECYCLE", ".hidden", "screenshot 2024.png", "a.TMP.jpg", "raw1"] {
             assert!(excludes.excludes_name(name), "{name}");
         }
+        // `?` is one character, not one byte.
+        let accents = Excludes::with(&["r?sum?".into(), "[draft".into()]);
+        assert!(accents.excludes_name("Résumé"), "{:?}", accents.patterns());
+        assert!(accents.excludes_name("[Draft"), "{:?}", accents.patterns());
+        assert!(!accents.excludes_name("draft"));
         for name in ["photo.jpg", "my screenshot.png", "raw12", "a.tmp.jpeg"] {
             assert!(!excludes.excludes_name(name), "{name}");
         }
