@@ -83,6 +83,16 @@ impl TestDir {
 
     /// Starts `photo-search --library <tmp>/library --model models/test-color ARGS` and returns at
     /// once (its output is dropped), for tests that kill it.
+    /// Starts the program with these environment variables; its stderr is piped.
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
+        self.command(&test_model(), args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start photo-search")
+    }
+
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         self.command(&test_model(), args)
             .stdout(std::process::Stdio::null())

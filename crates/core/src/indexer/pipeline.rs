@@ -115,6 +115,7 @@ impl IndexRun<'_> {
             drop(done_tx);
 
             let mut was_paused = false;
+            let (stall_after, mut batches) = (stall_after_batches(), 0usize);
             let outcome = loop {
                 let result = match done_rx.recv_timeout(Duration::from_millis(200)) {
                     Ok(result) => result,
@@ -134,6 +135,10 @@ impl IndexRun<'_> {
                     }
                     if self.index.needs_save() {
                         self.save()?;
+                    }
+                    batches += 1;
+                    if stall_after == Some(batches) {
+                        stall(batches);
                     }
                     Ok(())
                 });
@@ -213,5 +218,18 @@ mod tests {
         assert_eq!(after, INDEXING_NICE, "{before} -> {after}");
         // SAFETY: as above.
         assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before, "other threads keep theirs");
+    }
+}
+
+/// `PHOTO_SEARCH_STALL_AFTER_BATCHES=N` stops a run for good once its Nth batch is committed:
+/// the crash test's way of killing indexing at a known point. Nothing else sets it.
+fn stall_after_batches() -> Option<usize> {
+    std::env::var("PHOTO_SEARCH_STALL_AFTER_BATCHES").ok()?.parse().ok()
+}
+
+fn stall(batches: usize) -> ! {
+    eprintln!("stalled after {batches} batches");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
