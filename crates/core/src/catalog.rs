@@ -20,11 +20,15 @@ use vectors::vector_bytes;
 /// Failure reasons are cut to this many characters: a decoder can explain itself at length.
 pub const MAX_REASON_CHARS: usize = 300;
 
+/// Every way the catalog can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// The catalog file cannot be opened (or created).
     #[error("cannot open the catalog {path}")]
     Open {
+        /// The catalog file.
         path: PathBuf,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
@@ -32,15 +36,32 @@ pub enum CatalogError {
         "the catalog {path} has schema version {found}, newer than this program understands ({supported}); \
          use a newer Photo Search or another --library"
     )]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    /// A newer program made this catalog: it is left as it is.
+    TooNew {
+        /// The catalog file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this program understands.
+        supported: i64,
+    },
+    /// A query failed.
     #[error("catalog query failed")]
     Sql(#[source] rusqlite::Error),
+    /// The disk is full: nothing more can be written.
     #[error("the disk is full: the catalog cannot grow")]
     DiskFull(#[source] rusqlite::Error),
+    /// A path that is not UTF-8 (the catalog stores text).
     #[error("the path {0} is not valid UTF-8 and cannot be stored")]
     NonUtf8Path(PathBuf),
+    /// A stored vector of the wrong length.
     #[error("the stored vector of photo {photo_id} is corrupt ({bytes} bytes)")]
-    CorruptVector { photo_id: i64, bytes: usize },
+    CorruptVector {
+        /// The photo.
+        photo_id: i64,
+        /// The length stored.
+        bytes: usize,
+    },
 }
 
 impl From<rusqlite::Error> for CatalogError {
@@ -56,10 +77,14 @@ impl From<rusqlite::Error> for CatalogError {
 
 type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
+/// A photo folder the library indexes and watches.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Folder {
+    /// Its catalog id.
     pub id: i64,
+    /// Its canonical path.
     pub path: PathBuf,
+    /// When it was added (Unix seconds).
     pub added_at: i64,
     /// The folder could not be read at the last scan (an unplugged drive); its photos are kept.
     pub offline: bool,
@@ -68,19 +93,26 @@ pub struct Folder {
 /// What a search result shows of a photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HitRow {
+    /// The photo's file.
     pub path: PathBuf,
     /// Unix seconds: EXIF date taken, else the file time.
     pub taken_at: Option<i64>,
+    /// Its sampled content hash (names its thumbnail).
     pub content_hash: Option<[u8; 32]>,
 }
 
 /// What the catalog knows of a file, enough to decide whether it must be read again.
 #[derive(Debug, Clone)]
 pub struct KnownFile {
+    /// The photo's catalog id.
     pub id: i64,
+    /// The size it had when it was read.
     pub size: u64,
+    /// The modification time it had (nanoseconds since 1970).
     pub mtime_ns: i64,
+    /// Indexed or failed.
     pub status: PhotoStatus,
+    /// It has a vector of the model in use.
     pub has_vector: bool,
     /// A failure that may pass (an I/O error, a time limit) whose back-off has run out.
     pub retry_due: bool,
@@ -89,23 +121,45 @@ pub struct KnownFile {
 /// The file facts the indexer observed for one photo.
 #[derive(Debug, Clone)]
 pub struct FileFacts {
+    /// The library folder it is in.
     pub folder_id: i64,
+    /// The file.
     pub path: PathBuf,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its modification time (nanoseconds since 1970).
     pub mtime_ns: i64,
 }
 
 /// Result of indexing one file, written by [`Catalog::write_batch`].
 #[derive(Debug)]
 pub enum Outcome {
-    Indexed { file: FileFacts, content_hash: [u8; 32], meta: PhotoMeta, vector: Vec<f32> },
-    Failed { file: FileFacts, failure: FileFailure },
+    /// Read, decoded and encoded.
+    Indexed {
+        /// The file.
+        file: FileFacts,
+        /// Its sampled content hash.
+        content_hash: [u8; 32],
+        /// What its EXIF says.
+        meta: PhotoMeta,
+        /// Its embedding.
+        vector: Vec<f32>,
+    },
+    /// It could not be indexed.
+    Failed {
+        /// The file.
+        file: FileFacts,
+        /// Why.
+        failure: FileFailure,
+    },
 }
 
 /// Why a file could not be indexed, and whether trying again later may help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileFailure {
+    /// Whether it may pass.
     pub kind: FailureKind,
+    /// Why (at most [`MAX_REASON_CHARS`] characters).
     pub reason: String,
 }
 
@@ -132,8 +186,11 @@ fn capped(reason: String) -> String {
 /// A subfolder that could not be read at the last scan; its photos are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineDir {
+    /// The library folder it is in.
     pub folder_id: i64,
+    /// The subfolder.
     pub path: PathBuf,
+    /// What the system said.
     pub reason: String,
 }
 
@@ -149,9 +206,11 @@ pub struct VectorChanges {
 /// Restricts which photos a search may return.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhotoFilter {
+    /// Under this folder (canonical).
     pub folder: Option<PathBuf>,
     /// Unix seconds, inclusive; EXIF date taken, else the file time.
     pub from: Option<i64>,
+    /// Unix seconds, inclusive.
     pub to: Option<i64>,
     /// Lower-case format names as stored (`jpeg`, `png`, ...).
     pub formats: Vec<String>,
@@ -162,6 +221,7 @@ pub struct PhotoFilter {
 }
 
 impl PhotoFilter {
+    /// Nothing is restricted.
     pub fn is_empty(&self) -> bool {
         self.folder.is_none()
             && self.from.is_none()
@@ -186,11 +246,13 @@ impl PhotoFilter {
     }
 }
 
+/// The catalog: one SQLite connection (the writer's, or a reader's).
 pub struct Catalog {
     conn: Connection,
 }
 
 impl Catalog {
+    /// Opens (or creates) the catalog for writing, migrating its schema.
     pub fn open(path: &Path) -> Result<Self> {
         let open_err = |source| CatalogError::Open { path: path.to_path_buf(), source };
         let mut conn = Connection::open(path).map_err(open_err)?;
@@ -227,6 +289,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// The schema version of the catalog file.
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
@@ -236,6 +299,7 @@ impl Catalog {
         Ok(self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
+    /// Saves a setting (JSON text).
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",

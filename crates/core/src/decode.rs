@@ -16,7 +16,9 @@ use crate::models::{ImageSpec, Resize};
 /// Limits that refuse decompression bombs before their pixels are allocated.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
+    /// The most pixels an image may have.
     pub max_pixels: u64,
+    /// The most memory a decoder may allocate.
     pub max_alloc_bytes: u64,
     /// Time one file may take to read and decode while indexing before it is given up.
     pub max_time: std::time::Duration,
@@ -32,6 +34,8 @@ impl Default for DecodeLimits {
     }
 }
 
+/// Why a file could not be decoded to pixels.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -68,9 +72,11 @@ pub enum DecodeError {
 /// A decoded photo: upright RGB pixels plus what the file said about itself.
 #[derive(Debug)]
 pub struct DecodedImage {
+    /// The upright pixels.
     pub rgb: RgbImage,
     /// The lower-case format name the catalog stores and filters use ("jpeg", "heic", ...).
     pub format: &'static str,
+    /// What its EXIF says.
     pub exif: ExifFacts,
     /// The image's upright size as stored: `rgb` may be smaller (a JPEG decoded at a reduced
     /// DCT scale, a RAW's preview); this is what the catalog records.
@@ -140,7 +146,9 @@ pub const HEIF_SUPPORTED: bool = cfg!(libheif);
 /// The smallest decoded size still useful: the model input and the thumbnail must be covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeTarget {
+    /// A preview whose short side is smaller is not used.
     pub min_short_side: u32,
+    /// A preview whose long side is smaller is not used.
     pub min_long_side: u32,
 }
 
@@ -252,6 +260,8 @@ fn oriented(rgb: RgbImage, orientation: Option<u16>) -> RgbImage {
     }
 }
 
+/// Why a thumbnail could not be made.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum ThumbnailError {
     #[error("cannot resize for the thumbnail")]
@@ -340,6 +350,8 @@ pub fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
+/// Why an image could not be turned into the encoder's input.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
     #[error("cannot resize {width}x{height} image")]

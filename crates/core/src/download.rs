@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::models::{FileSpec, hex};
 
+/// Why a model download failed.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     #[error("{path} has no download URL and is not bundled with this program")]
@@ -49,7 +51,9 @@ pub enum DownloadError {
 /// Bytes so far of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadProgress {
+    /// Bytes received so far (of every file).
     pub done: u64,
+    /// Bytes in all, when known.
     pub total: Option<u64>,
 }
 
@@ -152,6 +156,7 @@ pub fn fetch_file(
     crate::fsio::sync_parent(dest).map_err(write_err(dest))
 }
 
+/// Where a download of `dest` is kept while it runs (resumed from there).
 pub fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".part");

@@ -101,8 +101,11 @@ pub const MAX_FOLDED: usize = 50;
 /// shots, and the others in rank order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tile {
+    /// The photo the tile shows.
     pub id: i64,
+    /// Its score for the query.
     pub score: f32,
+    /// The similar shots folded into it, with their scores.
     pub similar: Vec<(i64, f32)>,
     /// The photo's position in the ranking before folding.
     pub rank: usize,

@@ -18,6 +18,8 @@ mod text;
 use session::{embedding_output, graph_caches, graph_to_open, open_session};
 pub use text::TextEncoder;
 
+/// Every way an encoder can fail.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
     #[error("cannot load the {role} model {path}")]
@@ -61,11 +63,17 @@ pub fn default_batch_size(provider: Provider) -> usize {
     if provider.is_gpu() { 32 } else { 8 }
 }
 
+/// A model's image and text encoders, loaded together.
 pub struct Encoders {
+    /// The image encoder.
     pub image: ImageEncoder,
+    /// The text encoder.
     pub text: TextEncoder,
+    /// Where they run.
     pub provider: Provider,
+    /// The precision they run at.
     pub precision: Precision,
+    /// Images per batch.
     pub batch_size: usize,
     runtime: Arc<Runtime>,
     vision_path: PathBuf,
@@ -75,6 +83,7 @@ pub struct Encoders {
 }
 
 impl Encoders {
+    /// Loads both encoders of `model` at `precision` on the best provider ONNX Runtime offers.
     pub fn load(
         runtime: &Arc<Runtime>,
         model: &ModelLocation,
@@ -124,6 +133,7 @@ impl Encoders {
     }
 }
 
+/// Turns preprocessed images into embeddings.
 pub struct ImageEncoder {
     session: Mutex<Session>,
     input: String,
@@ -153,6 +163,7 @@ impl ImageEncoder {
         3 * self.size as usize * self.size as usize
     }
 
+    /// Dimensions of its embeddings.
     pub fn dims(&self) -> usize {
         self.dims
     }

@@ -33,16 +33,24 @@ pub enum ModelSwitch {
     Now,
     /// `missing` photos need its vectors: they are embedded in the background while searches
     /// keep the current model.
-    Background { missing: u64 },
+    Background {
+        /// Photos without its vector yet.
+        missing: u64,
+    },
 }
 
 /// How to open an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
+    /// The library's folder.
     pub library: PathBuf,
+    /// The model to search with (the library's own unless this run chooses another).
     pub model: ModelChoice,
+    /// Read-only (search, status) or the library's single writer.
     pub access: Access,
+    /// How the vector index stores vectors.
     pub quantization: Quantization,
+    /// Threads, precision and batch size of the encoders.
     pub encoder: EncoderOptions,
     /// The model precision to run; `None` picks by provider (the manifest's GPU default when a
     /// GPU is available and its files are pinned, else its CPU default).
@@ -52,6 +60,7 @@ pub struct EngineOptions {
     /// Threads that only decode while indexing; `None` picks by provider (none on CPU, where
     /// each worker decodes its own batch; one per core on GPU).
     pub decode_threads: Option<usize>,
+    /// Pixel and memory limits of decoding.
     pub limits: DecodeLimits,
     /// What the scanner and the watcher skip.
     pub excludes: Excludes,
@@ -60,9 +69,11 @@ pub struct EngineOptions {
 /// How indexing uses the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
+    /// Indexing workers (0: one per core on a CPU).
     pub workers: usize,
     /// ONNX Runtime threads per worker session.
     pub threads: usize,
+    /// Decoding threads feeding a GPU encoder (0: chosen from the cores).
     pub decode_threads: usize,
 }
 
@@ -88,6 +99,7 @@ impl EngineOptions {
 }
 
 impl EngineOptions {
+    /// Options for `library` with `model`, everything else at its default.
     pub fn new(library: PathBuf, model: ModelChoice, access: Access) -> Self {
         EngineOptions {
             library,
@@ -119,6 +131,7 @@ fn query_encoder_setting(model_id: &str) -> String {
     format!("query_encoder:{model_id}")
 }
 
+/// One opened library with its model, encoders and vector index: what the CLI, the app and the server call.
 pub struct Engine {
     library: Library,
     options: EngineOptions,
@@ -197,10 +210,12 @@ impl Engine {
         })
     }
 
+    /// The library's folder and layout.
     pub fn library(&self) -> &Library {
         &self.library
     }
 
+    /// The model in use and its folder.
     pub fn model(&self) -> &ModelLocation {
         &self.model
     }

@@ -20,6 +20,8 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::catalog::{Catalog, CatalogError};
 
+/// Every way the vector index can fail.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IndexError {
@@ -46,9 +48,12 @@ pub enum IndexError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Quantization {
+    /// Half-precision floats: half the memory, the same ranking in practice (the default).
     #[default]
     F16,
+    /// Single-precision floats.
     F32,
+    /// 8-bit integers: a quarter of the memory, a little less exact.
     I8,
 }
 
@@ -79,7 +84,10 @@ struct Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenOutcome {
     /// Loaded from its file, then `replayed` newer changes from the catalog's log.
-    Loaded { replayed: usize },
+    Loaded {
+        /// Changes replayed from the log.
+        replayed: usize,
+    },
     /// Rebuilt from the catalog, and why.
     Rebuilt(String),
 }
@@ -95,6 +103,7 @@ const REBUILD_CHUNK: usize = 8192;
 /// A photo id and its cosine similarity to the query.
 pub type Scored = (i64, f32);
 
+/// The vector index of one model: usearch HNSW keyed by photo id, saved with a header that vouches for it.
 pub struct VectorIndex {
     /// The native index does its own locking for adds, removes and searches running at once:
     /// they all share the read lock. The write lock is for replacing it or growing its capacity.
@@ -382,6 +391,7 @@ impl VectorIndex {
         matches!(self.read().get(id as u64, &mut buffer), Ok(1)).then_some(buffer)
     }
 
+    /// Removes a photo's vector (nothing when it has none).
     pub fn remove(&self, id: i64) -> Result<(), IndexError> {
         let _modify = lock(&self.modify);
         let removed = self.read().remove(id as u64)?;
@@ -389,14 +399,17 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// How many vectors it holds.
     pub fn len(&self) -> usize {
         self.read().size()
     }
 
+    /// It holds no vector.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Whether it holds the vector of photo `id`.
     pub fn contains(&self, id: i64) -> bool {
         self.read().contains(id as u64)
     }
@@ -491,10 +504,12 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// Its file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The model whose vectors it holds.
     pub fn model_id(&self) -> &str {
         &self.model_id
     }

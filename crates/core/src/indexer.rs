@@ -26,6 +26,8 @@ use crate::scan::{Excludes, ScannedFile};
 
 use plan::Plan;
 
+/// What stops an indexing run (a failing file does not).
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IndexerError {
@@ -62,10 +64,12 @@ pub struct JobControl {
 }
 
 impl JobControl {
+    /// Pauses the job after the files in flight.
     pub fn pause(&self) {
         self.paused.store(true, Ordering::SeqCst);
     }
 
+    /// Resumes a paused job.
     pub fn resume(&self) {
         self.paused.store(false, Ordering::SeqCst);
     }
@@ -75,10 +79,12 @@ impl JobControl {
         self.cancelled.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the job is paused.
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
 
+    /// Whether the job was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
@@ -92,18 +98,27 @@ impl JobControl {
 
 /// Everything one run needs.
 pub struct IndexRun<'a> {
+    /// The catalog (the writer's connection).
     pub catalog: &'a Mutex<Catalog>,
+    /// The model's vector index.
     pub index: &'a VectorIndex,
     /// One encoder per worker; each worker encodes its own batches.
     pub encoders: Vec<&'a (dyn BatchEncoder + Sync)>,
+    /// How images are prepared for the model.
     pub spec: &'a ImageSpec,
+    /// The model whose vectors are written.
     pub model_id: &'a str,
+    /// Images per encoder batch.
     pub batch_size: usize,
     /// Threads that only decode, feeding the workers; 0: each worker decodes its own batch.
     pub decode_threads: usize,
+    /// Pixel and memory limits of decoding.
     pub limits: DecodeLimits,
+    /// Where thumbnails are written.
     pub thumbs_dir: &'a Path,
+    /// What is skipped.
     pub excludes: &'a Excludes,
+    /// Pause, resume and cancel.
     pub control: &'a JobControl,
 }
 

@@ -3,6 +3,9 @@
 //! No UI and no HTTP here: the CLI, the desktop app and the server are thin shells over
 //! [`engine::Engine`].
 
+// Every public item of the core says what it is (CI turns this warning into an error).
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod catalog;
 pub mod decode;

@@ -12,6 +12,8 @@ use crate::models::ModelChoice;
 /// Environment variable that overrides the default library folder.
 pub const LIBRARY_ENV: &str = "PHOTO_SEARCH_LIBRARY";
 
+/// Why the library cannot be opened.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
     #[error("this platform has no data directory; pass --library DIR or set {LIBRARY_ENV}")]
@@ -35,7 +37,9 @@ pub enum LibraryError {
 /// Whether this process will write the library. Only one writer at a time; readers are free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Search and status only: no lock, nothing written.
     Read,
+    /// The library's single writer (indexing, watching, settings).
     Write,
 }
 
@@ -54,6 +58,7 @@ impl Library {
         dirs::data_dir().map(|d| d.join("photo-search")).ok_or(LibraryError::NoDataDir)
     }
 
+    /// Opens (or creates) the library at `root`; a writer takes the single-writer lock.
     pub fn open(root: &Path, access: Access) -> Result<Self, LibraryError> {
         for dir in
             [root.to_path_buf(), root.join("index"), root.join("models"), root.join("cache"), root.join("thumbs")]
@@ -70,14 +75,17 @@ impl Library {
         Ok(Library { root: root.to_path_buf(), access, _writer_lock: lock })
     }
 
+    /// The library's folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// How it was opened.
     pub fn access(&self) -> Access {
         self.access
     }
 
+    /// The catalog's file.
     pub fn catalog_path(&self) -> PathBuf {
         self.root.join("catalog.sqlite")
     }
@@ -173,6 +181,7 @@ pub fn set_next_model(root: &Path, next: Option<&ModelChoice>) -> std::io::Resul
     write_model_record(root, &current, next.filter(|n| **n != ModelChoice::Library))
 }
 
+/// Where the thumbnail of content `hash` is stored.
 pub fn thumbnail_file(thumbs_dir: &Path, hash: &[u8; 32]) -> PathBuf {
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     thumbs_dir.join(&hex[..2]).join(format!("{hex}.jpg"))

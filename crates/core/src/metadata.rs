@@ -8,16 +8,20 @@ use exif::{In, Tag, Value};
 pub struct PhotoMeta {
     /// Upright size in pixels (after EXIF orientation).
     pub width: Option<u32>,
+    /// Upright height in pixels.
     pub height: Option<u32>,
     /// Lower-case format name from the file's content (`jpeg`, `png`, ...), not its extension.
     pub format: Option<String>,
     /// EXIF DateTimeOriginal as Unix seconds, the camera's wall clock read as UTC
     /// (EXIF rarely says the time zone).
     pub taken_at: Option<i64>,
+    /// The camera's maker.
     pub camera_make: Option<String>,
+    /// The camera's model.
     pub camera_model: Option<String>,
     /// Latitude and longitude in degrees.
     pub gps: Option<(f64, f64)>,
+    /// The EXIF orientation (1-8).
     pub orientation: Option<u16>,
     /// Where `gps` is (town, region, country), named by the indexing worker.
     pub place: Option<Box<crate::places::Place>>,
@@ -26,10 +30,15 @@ pub struct PhotoMeta {
 /// The EXIF-derived part of [`PhotoMeta`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExifFacts {
+    /// EXIF DateTimeOriginal (else DateTimeDigitized, else DateTime) as Unix seconds of the wall clock.
     pub taken_at: Option<i64>,
+    /// The camera's maker.
     pub camera_make: Option<String>,
+    /// The camera's model.
     pub camera_model: Option<String>,
+    /// Latitude and longitude in degrees.
     pub gps: Option<(f64, f64)>,
+    /// The EXIF orientation (1-8).
     pub orientation: Option<u16>,
 }
 

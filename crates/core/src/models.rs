@@ -34,6 +34,8 @@ pub const BUNDLED: &[(&str, &str, &[u8])] = &[(
 /// Name of the manifest inside a local model folder.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 
+/// Why a model cannot be used: its manifest, its folder or its files.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
@@ -104,11 +106,14 @@ impl ModelChoice {
 /// A manifest together with the folder its files are (or will be) in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelLocation {
+    /// The model's manifest.
     pub manifest: Manifest,
+    /// The folder its files are in.
     pub dir: PathBuf,
 }
 
 impl ModelLocation {
+    /// Finds the folder of the model `choice` names (under `models_dir` for a built-in one) and reads its manifest.
     pub fn find(choice: &ModelChoice, models_dir: &Path) -> Result<Self> {
         match choice {
             ModelChoice::Dir(dir) => {
@@ -132,6 +137,7 @@ impl ModelLocation {
         }
     }
 
+    /// A file of the model, by its path relative to the model folder.
     pub fn path_of(&self, relative: &Path) -> PathBuf {
         self.dir.join(relative)
     }

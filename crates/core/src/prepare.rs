@@ -28,8 +28,11 @@ static OVERDUE_DECODES: AtomicUsize = AtomicUsize::new(0);
 
 /// A file read, hashed, decoded and preprocessed, ready for the encoder.
 pub struct Prepared {
+    /// Its sampled content hash.
     pub content_hash: [u8; 32],
+    /// What its EXIF says, its size and format.
     pub meta: PhotoMeta,
+    /// The encoder's input tensor (channels first).
     pub pixels: Vec<f32>,
 }
 
@@ -43,7 +46,9 @@ pub enum PrepareError {
     /// No space left to write the thumbnail: the run stops, nothing committed is lost.
     #[error("cannot write {path}: the disk is full")]
     DiskFull {
+        /// The thumbnail that could not be written.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: io::Error,
     },

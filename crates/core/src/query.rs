@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::catalog::PhotoFilter;
 
+/// Why a query cannot be run.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[non_exhaustive]
 pub enum QueryError {
@@ -29,6 +31,7 @@ pub enum QueryError {
 /// What one term asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Term {
+    /// Words, embedded by the text encoder.
     Text(String),
     /// An image file, indexed or not.
     ImageFile(PathBuf),
@@ -38,8 +41,10 @@ pub enum Term {
     Embedding(Vec<f32>),
 }
 
+/// A term and how much it counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightedTerm {
+    /// What the term asks for.
     pub term: Term,
     /// Negative for terms to move away from.
     pub weight: f32,
@@ -48,12 +53,16 @@ pub struct WeightedTerm {
 /// A complete search request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchQuery {
+    /// The weighted terms.
     pub terms: Vec<WeightedTerm>,
+    /// Which photos may be returned.
     pub filter: PhotoFilter,
+    /// Results wanted at most.
     pub limit: usize,
 }
 
 impl SearchQuery {
+    /// A query, refused when it has no term or only negative ones.
     pub fn new(terms: Vec<WeightedTerm>, filter: PhotoFilter, limit: usize) -> Result<Self, QueryError> {
         if terms.is_empty() {
             return Err(QueryError::Empty);
@@ -277,6 +286,7 @@ pub struct FilterFields<'a> {
     pub folder: Option<&'a str>,
     /// `YYYY-MM-DD`, inclusive.
     pub from: Option<&'a str>,
+    /// `YYYY-MM-DD`, inclusive.
     pub to: Option<&'a str>,
     /// Format names or extensions, any case: `jpg`, `.JPEG`, `tif`, `heic`; `raw` stands for
     /// every RAW format.
@@ -286,6 +296,7 @@ pub struct FilterFields<'a> {
 }
 
 impl FilterFields<'_> {
+    /// The filter these words ask for.
     pub fn build(&self) -> Result<PhotoFilter, QueryError> {
         let given = |text: Option<&str>| text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
         let date = |text: Option<&str>, end| given(text).map(|t| parse_date(&t, end)).transpose();

@@ -22,6 +22,8 @@ pub const RAW_KINDS: &[&str] = &["dng", "cr2", "cr3", "nef", "arw", "pef", "orf"
 /// A preview smaller than this on its short side is not worth indexing (a thumbnail).
 pub const MIN_PREVIEW_SHORT_SIDE: u32 = 256;
 
+/// Why a RAW file gives no preview.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RawError {
@@ -36,6 +38,7 @@ pub enum RawError {
 pub struct Preview<'a> {
     /// "nef", "cr2", "dng", ...: the format name the catalog stores.
     pub kind: &'static str,
+    /// The JPEG's bytes.
     pub jpeg: &'a [u8],
     /// The RAW's EXIF orientation (1-8), to apply when the preview carries none.
     pub orientation: Option<u16>,

@@ -12,6 +12,8 @@ pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 /// Where the project's setup script unpacks the onnxruntime wheel's library.
 const SETUP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/onnxruntime/lib");
 
+/// Why ONNX Runtime cannot be used.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(
@@ -34,12 +36,16 @@ pub enum RuntimeError {
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// The CPU.
     Cpu,
+    /// An NVIDIA GPU through CUDA.
     Cuda,
+    /// A GPU through DirectML (Windows).
     DirectMl,
 }
 
 impl Provider {
+    /// The provider's name as ONNX Runtime and people know it (`CPU`, `CUDA`, `DirectML`).
     pub fn name(self) -> &'static str {
         match self {
             Provider::Cpu => "CPU",
@@ -48,6 +54,7 @@ impl Provider {
         }
     }
 
+    /// Whether it runs on a GPU.
     pub fn is_gpu(self) -> bool {
         self != Provider::Cpu
     }
@@ -55,7 +62,9 @@ impl Provider {
 
 /// The loaded library and its environment; one per process.
 pub struct Runtime {
+    /// The shared library that was loaded.
     pub dylib: PathBuf,
+    /// The ONNX Runtime environment every session is made in.
     pub env: Environment,
 }
 

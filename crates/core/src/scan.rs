@@ -18,6 +18,8 @@ pub const PHOTO_EXTENSIONS: &[&str] =
 pub const DEFAULT_EXCLUDED_DIRS: &[&str] =
     &["@eaDir", "#recycle", "$RECYCLE.BIN", "#snapshot", "System Volume Information"];
 
+/// Why a folder cannot be walked.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("folder {path} cannot be read")]
@@ -31,12 +33,16 @@ pub enum ScanError {
 /// A candidate photo and the facts that tell whether it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedFile {
+    /// The file.
     pub path: PathBuf,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its modification time (nanoseconds since 1970).
     pub mtime_ns: i64,
 }
 
 impl ScannedFile {
+    /// The facts of `path` from its metadata.
     pub fn new(path: PathBuf, meta: &std::fs::Metadata) -> Self {
         let mtime_ns =
             meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
@@ -47,7 +53,9 @@ impl ScannedFile {
 /// A part of the tree that could not be read; the rest of the walk goes on.
 #[derive(Debug)]
 pub struct ScanProblem {
+    /// The part that could not be read.
     pub path: PathBuf,
+    /// What the system said.
     pub message: String,
 }
 
@@ -117,10 +125,12 @@ impl Excludes {
         Excludes::from_patterns(patterns)
     }
 
+    /// The patterns, lower-case, the defaults first.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
 
+    /// Whether a file or folder of this name is skipped.
     pub fn excludes_name(&self, name: &str) -> bool {
         let lower = name.to_lowercase();
         name.starts_with('.') || self.compiled.iter().any(|p| p.matches(&lower))

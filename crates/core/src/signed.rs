@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Why a graph could not be rewritten to signed int8.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     #[error("not an ONNX graph this rewrite understands: {0}")]
@@ -335,7 +337,9 @@ mod wire {
     const LEN: u8 = 2;
     const FIXED32: u8 = 5;
 
+    /// One field of a protobuf message.
     pub struct Field<'a> {
+        /// The field number.
         pub number: u32,
         wire: u8,
         /// The payload: a length-delimited field's contents, or a varint's or fixed value's bytes.
@@ -345,6 +349,7 @@ mod wire {
     }
 
     impl<'a> Field<'a> {
+        /// The field's payload, when it is length-delimited.
         pub fn bytes(&self) -> Result<&'a [u8], RewriteError> {
             if self.wire == LEN {
                 Ok(self.payload)
@@ -353,6 +358,7 @@ mod wire {
             }
         }
 
+        /// The field's value, when it is a varint.
         pub fn varint(&self) -> Result<u64, RewriteError> {
             if self.wire != VARINT {
                 return Err(RewriteError::Malformed("expected a varint field"));
@@ -377,6 +383,7 @@ mod wire {
         }
     }
 
+    /// The fields of a protobuf message, in order.
     pub fn fields(message: &[u8]) -> Result<Vec<Field<'_>>, RewriteError> {
         let mut fields = Vec::new();
         let mut pos = 0;
@@ -434,11 +441,13 @@ mod wire {
         out.push(value as u8);
     }
 
+    /// Appends a varint field.
     pub fn put_varint_field(out: &mut Vec<u8>, number: u32, value: u64) {
         put_varint(out, u64::from(number) << 3 | u64::from(VARINT));
         put_varint(out, value);
     }
 
+    /// Appends a length-delimited field.
     pub fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
         put_varint(out, u64::from(number) << 3 | u64::from(LEN));
         put_varint(out, bytes.len() as u64);

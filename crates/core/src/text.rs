@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::models::Padding;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+/// Why text could not be tokenized.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("cannot load tokenizer {path}: {message}")]
@@ -17,11 +19,15 @@ pub enum TokenizerError {
 /// Token ids and attention masks of one or more texts, each `len` long, row after row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tokens {
+    /// Token ids, padded.
     pub ids: Vec<i64>,
+    /// 1 for a real token, 0 for padding.
     pub mask: Vec<i64>,
+    /// The length every row is padded to.
     pub len: usize,
 }
 
+/// The CLIP tokenizer (Hugging Face `tokenizers` over the model's `tokenizer.json`).
 pub struct ClipTokenizer {
     inner: Tokenizer,
     context_length: usize,
@@ -30,6 +36,7 @@ pub struct ClipTokenizer {
 }
 
 impl ClipTokenizer {
+    /// Loads `tokenizer.json`; texts are cut to `context_length` tokens and padded with `pad_id`.
     pub fn from_file(path: &Path, context_length: usize, pad_id: u32) -> Result<Self, TokenizerError> {
         // tokenizers' errors are boxed `dyn Error + Send + Sync` without a stable type; their text is kept.
         let load_err = |e: tokenizers::Error| TokenizerError::Load { path: path.into(), message: e.to_string() };

@@ -9,12 +9,16 @@ use crate::metadata::days_from_civil;
 /// A civil date (the photos' dates are their local time, stored as if UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Day {
+    /// The year.
     pub year: i64,
+    /// The month (1-12).
     pub month: i64,
+    /// The day of the month.
     pub day: i64,
 }
 
 impl Day {
+    /// A day (not checked; the callers pass real ones).
     pub fn new(year: i64, month: i64, day: i64) -> Self {
         Day { year, month, day }
     }
@@ -46,8 +50,13 @@ impl Day {
 /// When the photos were taken, as a filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum When {
-    /// Unix seconds, inclusive.
-    Range { from: Option<i64>, to: Option<i64> },
+    /// Between two moments (Unix seconds, inclusive; either may be open).
+    Range {
+        /// The first second.
+        from: Option<i64>,
+        /// The last second.
+        to: Option<i64>,
+    },
     /// These months (1-12) of any year.
     Months(Vec<u8>),
 }
@@ -57,6 +66,7 @@ pub enum When {
 pub struct Understood {
     /// The words left for the semantic search.
     pub text: String,
+    /// The dates the words asked for, if any.
     pub when: Option<When>,
     /// What the date was understood as, for a chip that can be removed ("March 2021").
     pub label: Option<String>,

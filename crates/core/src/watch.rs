@@ -21,6 +21,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 /// Folders the OS cannot watch (watch limit reached) are polled this often.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Why folders cannot be watched.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error("cannot start watching folders")]
@@ -57,7 +59,9 @@ pub enum Change {
 /// A folder watched by polling instead of OS events, and why.
 #[derive(Debug, Clone)]
 pub struct PollingFallback {
+    /// The folder.
     pub folder: PathBuf,
+    /// Why it cannot be watched.
     pub reason: String,
 }
 
@@ -66,6 +70,7 @@ struct Pending {
     since: Instant,
 }
 
+/// Watches folders and reports settled paths that changed; polls a folder the OS cannot watch.
 pub struct FolderWatcher {
     _native: Debouncer<RecommendedWatcher, RecommendedCache>,
     _polling: Option<Debouncer<PollWatcher, NoCache>>,

@@ -19,6 +19,7 @@ impl Catalog {
         )?)
     }
 
+    /// The folder at `path`, if it is one of the library's.
     pub fn folder(&self, path: &Path) -> Result<Option<Folder>> {
         let text = path_str(path)?;
         Ok(self
@@ -27,6 +28,7 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Every folder of the library, by path.
     pub fn folders(&self) -> Result<Vec<Folder>> {
         let mut stmt = self.conn.prepare("SELECT id, path, added_at, offline FROM folders ORDER BY path")?;
         let rows = stmt.query_map([], folder_row)?.collect::<rusqlite::Result<_>>()?;
@@ -42,6 +44,7 @@ impl Catalog {
         Ok(ids)
     }
 
+    /// Marks a folder as offline (it could not be read) or back.
     pub fn set_offline(&self, folder_id: i64, offline: bool) -> Result<()> {
         self.conn.execute("UPDATE folders SET offline = ?2 WHERE id = ?1", params![folder_id, offline])?;
         Ok(())

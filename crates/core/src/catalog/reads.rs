@@ -72,6 +72,7 @@ impl Catalog {
         Ok(hash_of(hash.flatten()))
     }
 
+    /// The id of the photo at `path`, if the catalog has one.
     pub fn photo_id_by_path(&self, path: &Path) -> Result<Option<i64>> {
         let text = path_str(path)?;
         Ok(self.conn.query_row("SELECT id FROM photos WHERE path = ?1", [text], |r| r.get(0)).optional()?)
@@ -198,6 +199,7 @@ impl Catalog {
         Ok(counts)
     }
 
+    /// The files that could not be indexed, by path, with their reasons.
     pub fn failures(&self) -> Result<Vec<FailedPhoto>> {
         let mut stmt =
             self.conn.prepare("SELECT path, COALESCE(error, '') FROM photos WHERE status = 'failed' ORDER BY path")?;

@@ -88,6 +88,7 @@ impl Catalog {
         )? as u64)
     }
 
+    /// How many photos have a vector of `model_id`.
     pub fn vector_count(&self, model_id: &str) -> Result<u64> {
         Ok(self
             .conn
@@ -146,6 +147,7 @@ impl Catalog {
         Ok(sample)
     }
 
+    /// The vector of one photo for `model_id`, if it has one.
     pub fn vector(&self, photo_id: i64, model_id: &str) -> Result<Option<Vec<f32>>> {
         let bytes: Option<Vec<u8>> = self
             .conn

@@ -15,6 +15,7 @@ use crate::models::{FileSpec, ModelLocation, Pooling, TextSpec};
 use crate::runtime::Runtime;
 use crate::text::{ClipTokenizer, Tokens};
 
+/// Turns query text into embeddings in the image space.
 pub struct TextEncoder {
     session: Mutex<Session>,
     ids_input: String,
@@ -182,6 +183,7 @@ impl TextEncoder {
         split_normalized(&projected, texts.len(), self.dims, "text")
     }
 
+    /// The tokenizer it reads text with.
     pub fn tokenizer(&self) -> &ClipTokenizer {
         &self.tokenizer
     }

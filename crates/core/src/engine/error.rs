@@ -14,6 +14,7 @@ use crate::runtime::RuntimeError;
 use crate::watch::WatchError;
 
 /// Every way an engine operation can fail.
+#[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -83,20 +84,30 @@ impl From<IndexerError> for Error {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// The model's files are not there: offer the download.
     ModelMissing,
+    /// The model's files are there but wrong (size, checksum, interface).
     ModelInvalid,
+    /// ONNX Runtime cannot be loaded: explain the install.
     RuntimeMissing,
+    /// Another process writes this library.
     LibraryInUse,
+    /// The request itself is wrong (a query, a path, a setting).
     BadRequest,
+    /// No such photo, folder or model.
     NotFound,
+    /// The folder or file is on a drive that is not there now.
     Offline,
+    /// The disk is full.
     DiskFull,
     /// A request without the token a non-loopback server requires.
     Unauthorized,
+    /// Anything else: a bug or the system failing.
     Internal,
 }
 
 impl Error {
+    /// What kind of failure this is, for an interface to act on.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Model(ModelError::Missing { .. } | ModelError::FileMissing(_)) => ErrorKind::ModelMissing,
@@ -120,4 +131,5 @@ impl Error {
     }
 }
 
+/// An engine operation's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

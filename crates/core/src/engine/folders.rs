@@ -7,6 +7,7 @@ use crate::catalog::Folder;
 use crate::scan::Excludes;
 
 impl Engine {
+    /// The library's folders.
     pub fn folders(&self) -> Result<Vec<Folder>> {
         Ok(self.reader().folders()?)
     }

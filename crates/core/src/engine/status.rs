@@ -31,6 +31,7 @@ impl Engine {
         hash.map(|h| crate::library::thumbnail_file(&self.library.thumbs_dir(), &h)).filter(|p| p.is_file())
     }
 
+    /// The files that could not be indexed, with their reasons.
     pub fn failures(&self) -> Result<Vec<crate::api::FailedPhoto>> {
         Ok(self.reader().failures()?)
     }

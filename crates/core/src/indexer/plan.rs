@@ -18,6 +18,7 @@ pub(super) struct Plan {
     pub new: Vec<usize>,
     /// Photos whose file is gone.
     pub gone: Vec<i64>,
+    /// Files already indexed and unchanged.
     pub unchanged: u64,
     /// Every path already classified: watched paths overlap (a folder and a file inside it).
     seen: HashSet<PathBuf>,

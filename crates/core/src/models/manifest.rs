@@ -9,11 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{BUILTIN, ModelError, Result};
 
+/// The numeric precision of a model's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// 8-bit integer weights (quantized): smallest and fastest on a CPU.
     Int8,
+    /// Half-precision floats: for a GPU.
     Fp16,
+    /// Single-precision floats: the reference.
     Fp32,
 }
 
@@ -31,11 +35,17 @@ impl std::fmt::Display for Precision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
+    /// The side of the square input, in pixels.
     pub size: u32,
+    /// How the image is brought to that size.
     pub resize: Resize,
+    /// The resampling filter.
     pub resample: Resample,
+    /// How the square is cut.
     pub crop: Crop,
+    /// The per-channel mean subtracted.
     pub mean: [f32; 3],
+    /// The per-channel deviation divided by.
     pub std: [f32; 3],
 }
 
@@ -53,6 +63,7 @@ impl ImageSpec {
     }
 }
 
+/// How an image is brought to the model's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resize {
@@ -62,25 +73,33 @@ pub enum Resize {
     Squash,
 }
 
+/// The resampling filter of the resize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resample {
+    /// Bicubic, as the models' own preprocessing does.
     Bicubic,
 }
 
+/// How the resized image is cut to a square.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Crop {
+    /// The square at the centre.
     Center,
     /// No crop: only with `resize = "squash"`, which makes the input square already.
     None,
 }
 
+/// How a model reads text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextSpec {
+    /// Its `tokenizer.json`, relative to the model folder.
     pub tokenizer: PathBuf,
+    /// Tokens per text at most.
     pub context_length: usize,
+    /// The padding token's id.
     pub pad_id: u32,
     /// How far texts are padded; fixed-length unless the manifest says otherwise.
     #[serde(default)]
@@ -111,14 +130,17 @@ pub enum Pooling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryEncoder {
+    /// Its name as people read it.
     pub name: String,
     /// One line a person chooses by.
     #[serde(default)]
     pub description: String,
+    /// Its licence.
     #[serde(default)]
     pub license: Option<String>,
     /// The text graph (one precision: queries are short and few).
     pub graph: PathBuf,
+    /// How it reads text.
     pub text: TextSpec,
     /// Every file it needs (tokenizer, graph, projection), pinned.
     #[serde(default)]
@@ -143,17 +165,25 @@ pub enum Padding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
+    /// Where the file goes, relative to the model folder.
     pub path: PathBuf,
+    /// Where it is downloaded from.
     pub url: Option<String>,
+    /// Its pinned size.
     pub bytes: Option<u64>,
+    /// Its pinned sha256 (hex).
     pub sha256: Option<String>,
 }
 
+/// The files of one precision of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
+    /// The vision graph.
     pub vision: PathBuf,
+    /// The text graph.
     pub text: PathBuf,
+    /// Every file it needs, with its pin.
     #[serde(default)]
     pub files: Vec<FileSpec>,
 }
@@ -162,7 +192,9 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The model's id.
     pub id: String,
+    /// Its name as people read it.
     pub name: String,
     /// One line a person chooses by: what the model is good at and what it costs.
     #[serde(default)]
@@ -173,14 +205,20 @@ pub struct Manifest {
     /// True for models made for tests: they must never pass for a real model.
     #[serde(default)]
     pub test_only: bool,
+    /// Dimensions of its embeddings.
     pub dims: usize,
+    /// The precision run on a CPU unless chosen.
     pub default_cpu: Precision,
+    /// The precision run on a GPU unless chosen.
     pub default_gpu: Precision,
+    /// How images are prepared for it.
     pub image: ImageSpec,
+    /// How it reads text.
     pub text: TextSpec,
     /// Files every variant needs (tokenizer, configs).
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// Its files, by precision.
     pub variants: BTreeMap<Precision, Variant>,
     /// Other text encoders into this model's image space, by id.
     #[serde(default)]
@@ -188,6 +226,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Parses and checks a manifest; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let manifest: Manifest =
             toml::from_str(text).map_err(|source| ModelError::ParseManifest { origin: origin.into(), source })?;
@@ -195,11 +234,13 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest of a built-in model.
     pub fn builtin(id: &str) -> Result<Self> {
         let (_, text) = BUILTIN.iter().find(|(i, _)| *i == id).ok_or_else(|| ModelError::Unknown(id.into()))?;
         Self::parse(text, &format!("built-in {id}"))
     }
 
+    /// Reads and checks a manifest file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = fs::read_to_string(path).map_err(|source| ModelError::ReadManifest { path: path.into(), source })?;
         Self::parse(&text, &path.display().to_string())
@@ -275,6 +316,7 @@ impl Manifest {
         })
     }
 
+    /// The files of one precision, if the model has it.
     pub fn variant(&self, precision: Precision) -> Result<&Variant> {
         self.variants.get(&precision).ok_or(ModelError::NoVariant { model: self.id.clone(), precision })
     }

@@ -44,6 +44,7 @@ pub fn verify_query_encoder(location: &ModelLocation, id: &str, stamps: &mut Ver
     Ok(())
 }
 
+/// Checks one file against its pinned size and sha256 (once per change of the file).
 pub fn verify_file(path: &Path, spec: &FileSpec, stamps: &mut VerifiedStamps) -> Result<()> {
     let meta = fs::metadata(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ModelError::FileMissing(path.into()),
@@ -70,6 +71,7 @@ pub fn verify_file(path: &Path, spec: &FileSpec, stamps: &mut VerifiedStamps) ->
     Ok(())
 }
 
+/// The sha256 of a file, in hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let read_err = |source| ModelError::ReadFile { path: path.into(), source };
     let mut file = fs::File::open(path).map_err(read_err)?;
@@ -85,6 +87,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// Bytes in lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -104,6 +107,7 @@ pub struct VerifiedStamps {
 }
 
 impl VerifiedStamps {
+    /// The stamps saved at `path` (none when it is missing or unreadable).
     pub fn load(path: &Path) -> Self {
         let entries = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         VerifiedStamps { entries, changed: false }
