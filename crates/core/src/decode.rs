@@ -1,17 +1,20 @@
-//! Decoding photo files into upright RGB pixels, with limits against decompression bombs, and
-//! the CLIP preprocessing that turns pixels into the encoder's input tensor.
+//! Decoding photo files into upright RGB pixels, with limits against decompression bombs; the
+//! thumbnail (`thumbnail`) and the encoder's input tensor (`preprocess`) are made from them.
 
 use std::io::Cursor;
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 use turbojpeg::{Decompressor, ScalingFactor};
 
 use crate::metadata::{ExifFacts, read_exif, read_exif_from_file};
-use crate::models::{ImageSpec, Resize};
+
+mod preprocess;
+mod thumbnail;
+
+pub use preprocess::{PreprocessError, model_tensor};
+pub use thumbnail::{ThumbnailError, thumbnail_jpeg};
 
 /// Limits that refuse decompression bombs before their pixels are allocated.
 #[derive(Debug, Clone, Copy)]
@@ -260,47 +263,6 @@ fn oriented(rgb: RgbImage, orientation: Option<u16>) -> RgbImage {
     }
 }
 
-/// Why a thumbnail could not be made.
-#[allow(missing_docs)] // Each variant is documented by its #[error] message.
-#[derive(Debug, thiserror::Error)]
-pub enum ThumbnailError {
-    #[error("cannot resize for the thumbnail")]
-    Resize(#[from] fast_image_resize::ResizeError),
-    #[error("thumbnail buffer does not match its size")]
-    Buffer(#[from] fast_image_resize::ImageBufferError),
-    #[error("cannot encode the thumbnail")]
-    Encode(#[from] turbojpeg::Error),
-}
-
-/// A JPEG thumbnail at most `long_side` pixels on its longer side.
-pub fn thumbnail_jpeg(rgb: &RgbImage, long_side: u32) -> Result<Vec<u8>, ThumbnailError> {
-    let (w, h) = rgb.dimensions();
-    let scale = (f64::from(long_side) / f64::from(w.max(h))).min(1.0);
-    let (tw, th) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
-    let resized;
-    let (pixels, width, height) = if (tw, th) == (w, h) {
-        (rgb.as_raw().as_slice(), w, h)
-    } else {
-        let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
-        let mut dst = Image::new(tw, th, PixelType::U8x3);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-        Resizer::new().resize(&src, &mut dst, &options)?;
-        resized = dst.into_vec();
-        (resized.as_slice(), tw, th)
-    };
-    let mut compressor = turbojpeg::Compressor::new()?;
-    compressor.set_quality(82)?;
-    compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2)?;
-    let image = turbojpeg::Image {
-        pixels,
-        width: width as usize,
-        pitch: width as usize * 3,
-        height: height as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    Ok(compressor.compress_to_vec(image)?)
-}
-
 enum Sniffed {
     Image(ImageFormat),
     /// A HEIF-family container (ISO-BMFF `ftyp` box), decoded by libheif: "heic" or "avif".
@@ -350,94 +312,10 @@ pub fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
-/// Why an image could not be turned into the encoder's input.
-#[allow(missing_docs)] // Each variant is documented by its #[error] message.
-#[derive(Debug, thiserror::Error)]
-pub enum PreprocessError {
-    #[error("cannot resize {width}x{height} image")]
-    Resize {
-        width: u32,
-        height: u32,
-        #[source]
-        source: fast_image_resize::ResizeError,
-    },
-    #[error("image buffer does not match its size")]
-    Buffer(#[from] fast_image_resize::ImageBufferError),
-}
-
-/// Output side lengths past which the resized image would be absurdly long: beyond it only the
-/// part that survives the center crop is resized.
-const MAX_RESIZED_SIDE: u32 = 4096;
-
-/// The model's input as its manifest describes it (as transformers' image processors do):
-/// resized (bicubic) either shortest side to `spec.size`, the longer side truncated, then
-/// center-cropped (CLIP), or squashed to `size` x `size` (SigLIP); scaled to [0, 1],
-/// normalized, written as planar CHW into `out` (length `3 * size * size`).
-pub fn model_tensor(rgb: &RgbImage, spec: &ImageSpec, out: &mut [f32]) -> Result<(), PreprocessError> {
-    let size = spec.size;
-    let (w, h) = rgb.dimensions();
-    let src = ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3)?;
-    let resize_err = |source| PreprocessError::Resize { width: w, height: h, source };
-    let mut resizer = Resizer::new();
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
-    if spec.resize == Resize::Squash {
-        let mut dst = Image::new(size, size, PixelType::U8x3);
-        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
-        normalize_into(&dst, 0, 0, spec, out);
-        return Ok(());
-    }
-    let (short, long) = (w.min(h), w.max(h));
-    let resized_long = ((f64::from(size) * f64::from(long) / f64::from(short)) as u32).max(size);
-    let (rw, rh) = if w <= h { (size, resized_long) } else { (resized_long, size) };
-    let (resized, left, top) = if resized_long > MAX_RESIZED_SIDE {
-        // Resize just the centre band that the crop keeps (a few pixels' margin for the filter).
-        let keep = f64::from(size + 8) / f64::from(resized_long);
-        let options = if w > h {
-            let band = f64::from(w) * keep;
-            options.crop((f64::from(w) - band) / 2.0, 0.0, band, f64::from(h))
-        } else {
-            let band = f64::from(h) * keep;
-            options.crop(0.0, (f64::from(h) - band) / 2.0, f64::from(w), band)
-        };
-        let mut dst = if w > h {
-            Image::new(size + 8, size, PixelType::U8x3)
-        } else {
-            Image::new(size, size + 8, PixelType::U8x3)
-        };
-        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
-        let (l, t) = if w > h { (4, 0) } else { (0, 4) };
-        (dst, l, t)
-    } else {
-        let mut dst = Image::new(rw, rh, PixelType::U8x3);
-        resizer.resize(&src, &mut dst, &options).map_err(resize_err)?;
-        (dst, (rw - size) / 2, (rh - size) / 2)
-    };
-
-    normalize_into(&resized, left, top, spec, out);
-    Ok(())
-}
-
-/// The `size` x `size` square of `resized` at (`left`, `top`), scaled and normalized into `out`.
-fn normalize_into(resized: &Image<'_>, left: u32, top: u32, spec: &ImageSpec, out: &mut [f32]) {
-    let size = spec.size;
-    let stride = resized.width() as usize * 3;
-    let plane = (size * size) as usize;
-    let pixels = resized.buffer();
-    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * spec.std[c]));
-    let shift: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
-    for y in 0..size as usize {
-        let row = &pixels[(top as usize + y) * stride + left as usize * 3..];
-        for x in 0..size as usize {
-            for c in 0..3 {
-                out[c * plane + y * size as usize + x] = f32::from(row[x * 3 + c]) * scale[c] - shift[c];
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::ImageSpec;
 
     #[test]
     fn empty_file_is_refused() {
