@@ -91,3 +91,19 @@ fn malformed_heif_files_fail_with_a_reason() {
         }
     }
 }
+
+/// The container's rotation (`irot`) is applied by libheif: a portrait iPhone HEIC (3024x4032,
+/// `irot` 0, EXIF orientation 1) with its `irot` turned a quarter decodes as 4032x3024. No sample
+/// in ../shared has a rotation of its own, so the test makes one.
+#[test]
+#[cfg(feature = "heif")]
+fn heif_container_rotation_is_applied() {
+    let mut bytes = std::fs::read(util::shared().join("photos/formats/heic/IMG_2927.HEIC")).unwrap();
+    let upright = decode::decode(&bytes, DecodeLimits::default()).unwrap();
+    assert_eq!(upright.rgb.dimensions(), (3024, 4032));
+    let at = bytes.windows(4).position(|w| w == b"irot").expect("the sample has an irot box");
+    assert_eq!(bytes[at + 4], 0, "the sample is not rotated");
+    bytes[at + 4] = 1; // a quarter turn, anticlockwise
+    let turned = decode::decode(&bytes, DecodeLimits::default()).unwrap();
+    assert_eq!(turned.rgb.dimensions(), (4032, 3024));
+}
