@@ -8,17 +8,21 @@
 //! lock once capacity is reserved (usearch supports concurrent adds and searches then).
 
 use std::collections::HashSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::catalog::{Catalog, CatalogError};
+
+mod catch_up;
+mod file;
+
+use catch_up::adding_threads;
 
 /// Every way the vector index can fail.
 #[allow(missing_docs)] // Each variant is documented by its #[error] message.
@@ -67,19 +71,6 @@ impl Quantization {
     }
 }
 
-/// Written beside the index file: what the index was built from, checked at open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Header {
-    model_id: String,
-    dims: usize,
-    quantization: Quantization,
-    count: u64,
-    /// The catalog's change-log position the file holds.
-    log_position: i64,
-    file_bytes: u64,
-    blake3: String,
-}
-
 /// How an index came to match the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenOutcome {
@@ -89,16 +80,60 @@ pub enum OpenOutcome {
         replayed: usize,
     },
     /// Rebuilt from the catalog, and why.
-    Rebuilt(String),
+    Rebuilt(RebuildReason),
 }
 
-/// A save is due after this many changes ...
-const SAVE_AFTER_CHANGES: u64 = 20_000;
-/// ... or this long after the first unsaved change: a crash then costs a short replay, and a
-/// large index is not rewritten every minute.
-const SAVE_AFTER: Duration = Duration::from_secs(600);
-/// Vectors read from the catalog per parallel add during a rebuild.
-const REBUILD_CHUNK: usize = 8192;
+/// Why an index was rebuilt from the catalog instead of loaded from its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RebuildReason {
+    /// Nothing was loaded yet.
+    #[error("not loaded")]
+    NotLoaded,
+    /// The header file is missing or unreadable (what the system said).
+    #[error("no header ({0})")]
+    NoHeader(String),
+    /// The header is not what this program writes.
+    #[error("unreadable header ({0})")]
+    BadHeader(String),
+    /// The file was made for another model or other settings.
+    #[error("made for {found}, need {need}")]
+    OtherModel {
+        /// The model, dimensions and quantization the file holds.
+        found: String,
+        /// What this run needs.
+        need: String,
+    },
+    /// The index file cannot be read (what the system said).
+    #[error("unreadable index file ({0})")]
+    Unreadable(String),
+    /// The file does not match the checksum its header vouches for.
+    #[error("index file does not match its checksum")]
+    Checksum,
+    /// The file's path is not UTF-8 (the native loader takes text).
+    #[error("index path is not UTF-8")]
+    NonUtf8Path,
+    /// usearch could not load the file (what it said).
+    #[error("cannot load ({0})")]
+    Native(String),
+    /// The loaded index disagrees with its header (count or dimensions).
+    #[error("loaded index disagrees with its header")]
+    HeaderMismatch,
+    /// The catalog's change log was pruned past the file's position.
+    #[error("the change log no longer reaches back to position {0}")]
+    LogPruned(i64),
+    /// After the replay the index and the catalog count differently.
+    #[error("{index} vectors after replay, the catalog has {catalog}")]
+    CountMismatch {
+        /// Vectors in the index.
+        index: usize,
+        /// Vectors in the catalog.
+        catalog: u64,
+    },
+    /// The index was rebuilt since the file was saved.
+    #[error("rebuilt since")]
+    RebuiltSince,
+}
 
 /// A photo id and its cosine similarity to the query.
 pub type Scored = (i64, f32);
@@ -117,7 +152,7 @@ pub struct VectorIndex {
     dims: usize,
     quantization: Quantization,
     /// The change-log position the file on disk holds, or why it holds nothing usable.
-    saved_position: Mutex<Result<i64, String>>,
+    saved_position: Mutex<Result<i64, RebuildReason>>,
     /// Changes applied since the last save, and since when.
     unsaved: AtomicU64,
     unsaved_since: Mutex<Option<Instant>>,
@@ -161,15 +196,11 @@ impl VectorIndex {
             model_id: model_id.to_string(),
             dims,
             quantization,
-            saved_position: Mutex::new(Err("not loaded".into())),
+            saved_position: Mutex::new(Err(RebuildReason::NotLoaded)),
             unsaved: AtomicU64::new(0),
             unsaved_since: Mutex::new(None),
             ready: (Mutex::new(false), Condvar::new()),
         })
-    }
-
-    fn header_path(&self) -> PathBuf {
-        self.path.with_extension("json")
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Index> {
@@ -178,151 +209,6 @@ impl VectorIndex {
 
     fn write(&self) -> RwLockWriteGuard<'_, Index> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Loads the file; returns the log position it holds.
-    fn try_load(&self) -> Result<i64, String> {
-        let bytes = fs::read(self.header_path()).map_err(|e| format!("no header ({e})"))?;
-        let header: Header = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable header ({e})"))?;
-        if header.model_id != self.model_id || header.dims != self.dims || header.quantization != self.quantization {
-            return Err(format!(
-                "made for {} ({} dims, {:?}), need {} ({} dims, {:?})",
-                header.model_id, header.dims, header.quantization, self.model_id, self.dims, self.quantization
-            ));
-        }
-        // The checksum guards the native loader against a damaged file.
-        let started = Instant::now();
-        let (file_bytes, checksum) = file_checksum(&self.path).map_err(|e| format!("unreadable index file ({e})"))?;
-        let checked = started.elapsed();
-        if file_bytes != header.file_bytes || checksum != header.blake3 {
-            return Err("index file does not match its checksum".into());
-        }
-        let path = self.path.to_str().ok_or("index path is not UTF-8")?;
-        let inner = self.write();
-        inner.load(path).map_err(|e| format!("cannot load ({})", e.what()))?;
-        if inner.size() as u64 != header.count || inner.dimensions() != self.dims {
-            return Err("loaded index disagrees with its header".into());
-        }
-        tracing::debug!(
-            "loaded {} vectors from {} in {:.2} s (checksum {:.2} s)",
-            header.count,
-            self.path.display(),
-            started.elapsed().as_secs_f64(),
-            checked.as_secs_f64()
-        );
-        Ok(header.log_position)
-    }
-
-    /// Brings a loaded index up to date: replays the catalog's changes newer than the file, or
-    /// rebuilds when the file was not usable, the log no longer reaches back to it, or the
-    /// result disagrees with the catalog's count. Marks the index ready.
-    pub fn catch_up(&self, catalog: &Catalog) -> Result<OpenOutcome, IndexError> {
-        let result = self.catch_up_inner(catalog).and_then(|outcome| {
-            // Room for as many photos again now, while nothing searches yet: growing the
-            // capacity is the one change that waits for searches (128 ms at a million).
-            self.make_room(self.len().max(1024))?;
-            Ok(outcome)
-        });
-        self.set_ready();
-        result
-    }
-
-    fn catch_up_inner(&self, catalog: &Catalog) -> Result<OpenOutcome, IndexError> {
-        let saved = lock(&self.saved_position).clone();
-        let reason = match saved {
-            Err(reason) => reason,
-            Ok(position) => match catalog.vector_changes(&self.model_id, position)? {
-                None => format!("the change log no longer reaches back to position {position}"),
-                Some(delta) => {
-                    let replayed = delta.changes.len();
-                    for (id, vector) in &delta.changes {
-                        match vector {
-                            Some(v) => self.add(*id, v)?,
-                            None => self.remove(*id)?,
-                        }
-                    }
-                    let expected = catalog.vector_count(&self.model_id)?;
-                    if self.len() as u64 == expected {
-                        if replayed > 0 {
-                            tracing::info!("vector index {}: replayed {replayed} change(s)", self.path.display());
-                        }
-                        return Ok(OpenOutcome::Loaded { replayed });
-                    }
-                    format!("{} vectors after replay, the catalog has {expected}", self.len())
-                }
-            },
-        };
-        tracing::info!("rebuilding vector index {} from the catalog: {reason}", self.path.display());
-        self.rebuild(catalog)?;
-        Ok(OpenOutcome::Rebuilt(reason))
-    }
-
-    /// Replaces the contents with every vector of the catalog, added in parallel.
-    fn rebuild(&self, catalog: &Catalog) -> Result<(), IndexError> {
-        *self.write() = new_native(self.dims, self.quantization)?;
-        *lock(&self.saved_position) = Err("rebuilt since".into());
-        let expected = catalog.vector_count(&self.model_id)? as usize;
-        reserve(&self.write(), expected)?;
-        let mut keys = Vec::with_capacity(REBUILD_CHUNK);
-        let mut vectors = Vec::with_capacity(REBUILD_CHUNK * self.dims);
-        let mut failure = None;
-        catalog.for_each_vector(&self.model_id, |id, vector| {
-            if failure.is_some() {
-                return;
-            }
-            if vector.len() != self.dims {
-                failure = Some(IndexError::Dims { got: vector.len(), expected: self.dims });
-                return;
-            }
-            keys.push(id);
-            vectors.extend_from_slice(vector);
-            if keys.len() == REBUILD_CHUNK {
-                failure = self.add_parallel(&keys, &vectors).err();
-                keys.clear();
-                vectors.clear();
-            }
-        })?;
-        if let Some(err) = failure {
-            return Err(err);
-        }
-        self.add_parallel(&keys, &vectors)?;
-        // Everything since the last save is unsaved now.
-        self.note_changes(self.len() as u64);
-        Ok(())
-    }
-
-    /// Adds new keys on a thread per core; capacity is reserved first (under the write lock),
-    /// then adds share the read lock with searches.
-    fn add_parallel(&self, keys: &[i64], vectors: &[f32]) -> Result<(), IndexError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let _modify = lock(&self.modify);
-        self.make_room(keys.len())?;
-        let inner = self.read();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let failure = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..adding_threads() {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= keys.len() {
-                            break;
-                        }
-                        let vector = &vectors[i * self.dims..(i + 1) * self.dims];
-                        if let Err(err) = inner.add(keys[i] as u64, vector) {
-                            *lock(&failure) = Some(err);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(err) => Err(err.into()),
-            None => Ok(()),
-        }
     }
 
     fn set_ready(&self) {
@@ -441,69 +327,6 @@ impl VectorIndex {
         Ok(scored)
     }
 
-    /// Whether enough has changed since the last save (or for long enough) to save now.
-    pub fn needs_save(&self) -> bool {
-        let unsaved = self.unsaved.load(Ordering::Relaxed);
-        let since = *lock(&self.unsaved_since);
-        unsaved >= SAVE_AFTER_CHANGES || (unsaved > 0 && since.is_some_and(|t| t.elapsed() >= SAVE_AFTER))
-    }
-
-    /// Whether anything changed since the last save.
-    pub fn has_unsaved_changes(&self) -> bool {
-        self.unsaved.load(Ordering::Relaxed) > 0 || lock(&self.saved_position).is_err()
-    }
-
-    /// Saves atomically (temp file, fsync, rename), then the header that vouches for it, as
-    /// holding the change-log position `log_position`. Shares the read lock with searches:
-    /// only changes wait.
-    pub fn save(&self, log_position: i64) -> Result<(), IndexError> {
-        let write_err = |source| IndexError::Write { path: self.path.clone(), source };
-        let tmp = crate::fsio::temp_sibling(&self.path);
-        let tmp_str = tmp.to_str().ok_or_else(|| IndexError::Path(tmp.clone()))?;
-        let (count, saved_changes) = {
-            let _modify = lock(&self.modify);
-            let inner = self.read();
-            let saved_changes = self.unsaved.load(Ordering::Relaxed);
-            if let Err(err) = inner.save(tmp_str) {
-                drop(inner);
-                remove_quietly(&tmp);
-                // usearch reports I/O failures as a message: a full disk is told by its text.
-                let message = err.what().to_string();
-                let kind =
-                    if message.contains("No space left") { io::ErrorKind::StorageFull } else { io::ErrorKind::Other };
-                return Err(IndexError::Write { path: self.path.clone(), source: io::Error::new(kind, message) });
-            }
-            (inner.size() as u64, saved_changes)
-        };
-        let finish = || -> io::Result<()> {
-            let (file_bytes, blake3) = file_checksum(&tmp)?;
-            fs::File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            crate::fsio::sync_parent(&self.path)?;
-            let header = Header {
-                model_id: self.model_id.clone(),
-                dims: self.dims,
-                quantization: self.quantization,
-                count,
-                log_position,
-                file_bytes,
-                blake3,
-            };
-            let json = serde_json::to_vec_pretty(&header).map_err(io::Error::other)?;
-            crate::fsio::write_atomic(&self.header_path(), &json)
-        };
-        if let Err(err) = finish() {
-            remove_quietly(&tmp);
-            return Err(write_err(err));
-        }
-        self.unsaved.fetch_sub(saved_changes.min(self.unsaved.load(Ordering::Relaxed)), Ordering::Relaxed);
-        if self.unsaved.load(Ordering::Relaxed) == 0 {
-            *lock(&self.unsaved_since) = None;
-        }
-        *lock(&self.saved_position) = Ok(log_position);
-        Ok(())
-    }
-
     /// Its file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -517,11 +340,6 @@ impl VectorIndex {
 
 /// Searching threads the native index keeps contexts for, beside the adding ones.
 const SEARCH_THREADS: usize = 4;
-
-/// Threads a bulk load adds on: one per core.
-fn adding_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
 
 /// Makes room for `extra` more vectors (doubling, so single adds stay amortised), with thread
 /// contexts for a bulk load's adders and concurrent searches. Needs the write lock.
@@ -549,39 +367,15 @@ fn new_native(dims: usize, quantization: Quantization) -> Result<Index, IndexErr
     Ok(Index::new(&options)?)
 }
 
-/// Size and BLAKE3 of a file, read in chunks hashed on every core (an index file can be a
-/// gigabyte, and a restart waits for its checksum).
-fn file_checksum(path: &Path) -> io::Result<(u64, String)> {
-    use std::io::Read;
-    const CHUNK: u64 = 16 << 20;
-    let mut hasher = blake3::Hasher::new();
-    let mut file = fs::File::open(path)?;
-    let mut chunk = Vec::with_capacity(CHUNK as usize);
-    let mut bytes = 0u64;
-    loop {
-        chunk.clear();
-        let read = (&mut file).take(CHUNK).read_to_end(&mut chunk)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update_rayon(&chunk);
-        bytes += read as u64;
-    }
-    Ok((bytes, hasher.finalize().to_hex().to_string()))
-}
-
-fn remove_quietly(path: &Path) {
-    if let Err(err) = fs::remove_file(path) {
-        tracing::debug!("cannot remove {}: {err}", path.display());
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::time::Duration;
+
     use super::*;
     use crate::catalog::{FileFacts, Outcome};
     use crate::metadata::PhotoMeta;
@@ -662,7 +456,7 @@ mod tests {
         bytes[mid..].iter_mut().for_each(|b| *b = 0xAB);
         fs::write(&path, bytes).unwrap();
         let (index, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
-        assert!(matches!(outcome, OpenOutcome::Rebuilt(ref r) if r.contains("checksum")), "{outcome:?}");
+        assert_eq!(outcome, OpenOutcome::Rebuilt(RebuildReason::Checksum));
         assert_eq!(index.search(&[1.0, 0.1, 0.0], 3, None).unwrap(), before);
     }
 
@@ -705,7 +499,7 @@ mod tests {
         index.save(0).unwrap();
         catalog.prune_changes("m", catalog.last_change().unwrap()).unwrap();
         let (index, outcome) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
-        assert!(matches!(outcome, OpenOutcome::Rebuilt(ref r) if r.contains("no longer reaches")), "{outcome:?}");
+        assert!(matches!(outcome, OpenOutcome::Rebuilt(RebuildReason::LogPruned(_))), "{outcome:?}");
         assert_eq!(index.len(), 1);
     }
 
@@ -717,7 +511,10 @@ mod tests {
         let (index, _) = VectorIndex::open(&path, "m", 3, Quantization::F16, &catalog).unwrap();
         index.save(catalog.last_change().unwrap()).unwrap();
         let (index, outcome) = VectorIndex::open(&path, "other", 3, Quantization::F16, &catalog).unwrap();
-        assert!(matches!(outcome, OpenOutcome::Rebuilt(ref r) if r.contains("made for m")), "{outcome:?}");
+        assert!(
+            matches!(outcome, OpenOutcome::Rebuilt(RebuildReason::OtherModel { ref found, .. }) if found.starts_with("m")),
+            "{outcome:?}"
+        );
         assert!(index.is_empty(), "vectors of model m must not appear under another model");
     }
 
