@@ -109,11 +109,9 @@ fn main() {
             {
                 tracing::warn!("cannot allow the thumbnail folder: {err}");
             }
-            if let Ok(folders) = service.folders() {
-                allow_folders(&handle, &folders);
-            }
-            // Status to the window; a folder added (from the window, the CLI or a settings
-            // file) is opened to the asset protocol when the status first lists it.
+            // Status to the window (the current one at once); each folder (those there at start,
+            // and any added later from the window, the CLI or a settings file) is opened to the
+            // asset protocol when the status first lists it.
             let mut updates = service.subscribe();
             let mut allowed: Vec<String> = Vec::new();
             tauri::async_runtime::spawn(async move {

@@ -3,6 +3,7 @@
 // results, errors).
 
 import type { AppStatus } from "./bindings";
+import { canSearch } from "./chips";
 import type { ClientError } from "./client";
 import { $, el, replaceIfChanged, setText } from "./dom";
 import { formatCount, formatDuration } from "./format";
@@ -80,7 +81,7 @@ export class StatusBar {
       const size = s.model.download_mb ? ` (about ${s.model.download_mb} MB)` : "";
       parts.push(el("h2", { textContent: "The search model is needed" }));
       if (d.phase === "running") {
-        const pct = d.total ? Math.floor((100 * d.received) / d.total) : null;
+        const pct = downloadPercent(d);
         const bar = el("progress", { max: d.total ?? 1, value: d.total ? d.received : 0 });
         parts.push(
           el("p", { textContent: `Downloading ${d.file ?? "the model"}${pct !== null ? ` · ${pct}%` : ""} · ${(d.received / 1e6).toFixed(1)} MB` }),
@@ -153,7 +154,7 @@ export class StatusBar {
           textContent: `Type what you are looking for (“kids on a beach at sunset”), drop or paste an image to find similar ones, or combine terms: “beach, not: people”. Searching ${count}.`,
         }),
       );
-    } else if (!state.hits.length && state.terms().some((t) => t.weight > 0)) {
+    } else if (!state.hits.length && canSearch(state.terms())) {
       parts.push(el("h2", { textContent: "No matching photos" }), el("p", { textContent: "Try other words, or clear the filters." }));
     }
     empty.hidden = parts.length === 0;
@@ -177,15 +178,21 @@ export class StatusBar {
   }
 }
 
+/** How much of the model's download has arrived, in whole percent; null while the size is unknown. */
+function downloadPercent(d: AppStatus["download"]): number | null {
+  return d.total ? Math.floor((100 * d.received) / d.total) : null;
+}
+
 /** What the status bar says about indexing and the model. */
 function barText(s: AppStatus): string {
   const i = s.indexing;
   if (s.switching_to && i.phase !== "indexing") {
     // The model being switched to is still being downloaded, or cannot run yet.
     const d = s.download;
+    const pct = downloadPercent(d);
     const why =
       d.phase === "running"
-        ? `downloading${d.total ? ` ${Math.floor((100 * d.received) / d.total)}%` : ""}`
+        ? `downloading${pct === null ? "" : ` ${pct}%`}`
         : d.phase === "failed"
           ? "the download failed (see Settings)"
           : (i.message ?? "waiting to start");
