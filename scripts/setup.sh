@@ -4,7 +4,8 @@
 #   - ONNX Runtime 1.31.1, the shared library from PyPI's onnxruntime wheel, unpacked into
 #     .cache/onnxruntime/lib (the program finds it there; see crates/core/src/runtime.rs);
 #   - the UI's npm packages, and the UI built into ui/dist;
-#   - with --test: Chromium, Xvfb, WebKitWebDriver and tauri-driver for the UI tests.
+#   - with --test: Chromium, Xvfb, WebKitWebDriver and tauri-driver for the UI tests, and ONNX
+#     Runtime's GPU build in .cache/onnxruntime-gpu/lib (the CPU fallback is tested with it).
 # Usage: scripts/setup.sh [--test]   (--test also installs what the test suite needs)
 set -euo pipefail
 
@@ -43,14 +44,15 @@ if ((TEST)) && command -v rustup >/dev/null; then
     done
 fi
 
-if [ ! -f "$ORT_LIB" ]; then
-    say "Fetching ONNX Runtime $ORT_VERSION (PyPI wheel onnxruntime==$ORT_VERSION)"
-    rm -rf "$ORT_DIR/wheel"
-    mkdir -p "$ORT_DIR/wheel" "$ORT_DIR/lib"
-    python3 -m pip download --quiet --no-deps --only-binary=:all: \
-        --dest "$ORT_DIR/wheel" "onnxruntime==$ORT_VERSION"
-    wheel="$(ls "$ORT_DIR"/wheel/onnxruntime-"$ORT_VERSION"-*.whl | head -n 1)"
-    python3 - "$wheel" "$ORT_DIR/lib" <<'PY'
+# Unpacks ONNX Runtime's libraries from a PyPI wheel: fetch_ort PACKAGE DEST_DIR.
+fetch_ort() {
+    local package="$1" dir="$2"
+    rm -rf "$dir/wheel"
+    mkdir -p "$dir/wheel" "$dir/lib"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$dir/wheel" "$package==$ORT_VERSION"
+    local wheel
+    wheel="$(ls "$dir"/wheel/*-"$ORT_VERSION"-*.whl | head -n 1)"
+    python3 - "$wheel" "$dir/lib" <<'PY'
 import pathlib, sys, zipfile
 wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
 with zipfile.ZipFile(wheel) as z:
@@ -61,9 +63,21 @@ with zipfile.ZipFile(wheel) as z:
             tmp.write_bytes(z.read(name))
             tmp.rename(dest / base)
 PY
-    rm -rf "$ORT_DIR/wheel"
+    rm -rf "$dir/wheel"
+}
+
+if [ ! -f "$ORT_LIB" ]; then
+    say "Fetching ONNX Runtime $ORT_VERSION (PyPI wheel onnxruntime==$ORT_VERSION)"
+    fetch_ort onnxruntime "$ORT_DIR"
 fi
 [ -f "$ORT_LIB" ] || { echo "ONNX Runtime library missing after setup: $ORT_LIB" >&2; exit 1; }
+# The tests also run ONNX Runtime's GPU build (onnxruntime-gpu, CUDA 13) on this machine without
+# a GPU or CUDA libraries: the app must fall back to the CPU at the CPU's precision.
+ORT_GPU_DIR="$ROOT/.cache/onnxruntime-gpu"
+if ((TEST)) && [ ! -f "$ORT_GPU_DIR/lib/libonnxruntime_providers_cuda.so" ]; then
+    say "Fetching ONNX Runtime $ORT_VERSION's GPU build (PyPI wheel onnxruntime-gpu==$ORT_VERSION)"
+    fetch_ort onnxruntime-gpu "$ORT_GPU_DIR"
+fi
 say "ONNX Runtime: $ORT_LIB"
 
 # The web UI (TypeScript, built with Vite into ui/dist): the desktop app embeds it and

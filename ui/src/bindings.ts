@@ -217,7 +217,12 @@ places: Array<PlaceCount>, model: ModelInfo,
 /**
  * The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
  */
-provider: string | null, runtime_problem: string | null, 
+provider: string | null, 
+/**
+ * Why the GPU does not run the encoders (`CUDA: no CUDA-capable device is detected`),
+ * when the runtime could use one but cannot here.
+ */
+gpu_problem: string | null, runtime_problem: string | null, 
 /**
  * The model the library is switching to (its name), while the photos are embedded with
  * it; searches use `model` until it covers them.

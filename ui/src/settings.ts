@@ -133,7 +133,8 @@ export class SettingsDialog {
       $("settings-model-about").textContent = m ? `${m.description}${m.license ? ` Licence: ${m.license}.` : ""}` : "";
       $<HTMLInputElement>("model-dir").value = settings.model_dir ?? "";
       this.renderModels(settings);
-      $("settings-provider").textContent = `Runs on: ${settings.provider ?? "unknown (ONNX Runtime not loaded)"}`;
+      const gpuProblem = state.status?.gpu_problem;
+      $("settings-provider").textContent = `Runs on: ${settings.provider ?? "unknown (ONNX Runtime not loaded)"}${gpuProblem ? ` (${gpuProblem})` : ""}`;
       $<HTMLInputElement>("threads").value = String(settings.threads);
       $<HTMLInputElement>("workers").value = String(settings.workers);
       $("settings-library").textContent = settings.library;

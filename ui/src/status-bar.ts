@@ -64,7 +64,8 @@ export class StatusBar {
     const failed = $<HTMLButtonElement>("failed");
     failed.hidden = s.photos.failed === 0;
     setText(failed, `${formatCount(s.photos.failed)} could not be indexed`);
-    setText($("provider"), s.provider ? `${s.model.name} · ${s.provider}` : "");
+    const runsOn = s.gpu_problem ? `${s.provider} (${s.gpu_problem})` : s.provider;
+    setText($("provider"), runsOn ? `${s.model.name} · ${runsOn}` : "");
   }
 
   private renderNotice(s: AppStatus): void {

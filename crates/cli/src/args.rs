@@ -145,6 +145,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// The NVIDIA GPU, its driver and what runs the model; install or remove the GPU runtime.
+    Gpu {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: Option<GpuCommand>,
+    },
     /// Measure decode, encoder, indexing and search speed (figures for docs/PERFORMANCE.md).
     Bench {
         #[command(subcommand)]
@@ -228,6 +236,19 @@ pub(crate) enum ModelCommand {
     /// text tower) or one of its query encoders (e.g. `multilingual`). No photo is re-encoded.
     /// Without an argument, lists them.
     Queries { encoder: Option<String> },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GpuCommand {
+    /// Download the pinned GPU runtime (ONNX Runtime's CUDA 13 build, CUDA 13 and cuDNN 9
+    /// libraries) into the library, checksum-verified and resumable, and check that it runs.
+    Install {
+        /// Take the archives from this folder instead of downloading them.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Remove the GPU runtime from the library (the model then runs on the CPU).
+    Remove,
 }
 
 impl FilterArgs {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use photo_search_core::api::Progress;
 use photo_search_core::decode::{self, DecodeTarget};
-use photo_search_core::encoder::{ImageEncoder, TextEncoder};
+use photo_search_core::encoder::{EncoderOptions, ImageEncoder, TextEncoder};
 use photo_search_core::library::Access;
 use photo_search_core::prepare::THUMBNAIL_SIDE;
 use photo_search_core::{Engine, EngineOptions};
@@ -216,9 +216,14 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
         }
     }
     println!(
-        "  default batch size on {}: {} (indexing tunes it per library among 4, 8, 16)",
+        "  default batch size on {}: {} (indexing tunes it per library among {})",
         encoders.provider.name(),
-        encoders.batch_size
+        encoders.batch_size,
+        photo_search_core::encoder::batch_candidates(encoders.provider)
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     // A query's text encoding, as a search runs it (one text, the session's own threads).
     let queries = ["kids on a beach at sunset", "a red car in the snow", "grandma's birthday cake", "dog"];
@@ -229,7 +234,8 @@ fn encoder_bench(options: &EngineOptions, batches: &[usize], graphs: &[PathBuf])
     for (id, spec) in &engine.model().manifest.query_encoders {
         let runtime = photo_search_core::runtime::load(&engine.library().runtime_dir())?;
         let cache = engine.library().cache_dir();
-        match TextEncoder::open(&runtime, engine.model(), &spec.text, &spec.graph, &spec.files, &cache, 0) {
+        let (files, options) = ((&spec.text, spec.graph.as_path(), spec.files.as_slice()), EncoderOptions::default());
+        match TextEncoder::open(&runtime, engine.model(), files, &cache, encoders.provider, &options) {
             Ok(encoder) => print_text_latency(&encoder, &format!("{id} query encoder"), &queries)?,
             Err(err) => println!("  {id} query encoder: not measured ({err})"),
         }

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod gpu;
 mod manage;
 mod output;
 mod serve;
@@ -55,11 +56,15 @@ fn open(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine> {
     Ok(Engine::open(open_options(cli, access, model)?)?)
 }
 
-fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<EngineOptions> {
-    let library = match &cli.library {
+fn library_root(cli: &Cli) -> Result<PathBuf> {
+    Ok(match &cli.library {
         Some(dir) => dir.clone(),
         None => Library::default_root()?,
-    };
+    })
+}
+
+fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<EngineOptions> {
+    let library = library_root(cli)?;
     let model = model.or(cli.model.as_deref()).map(ModelChoice::parse).unwrap_or_default();
     let mut options = EngineOptions::new(library, model, access);
     options.encoder.threads = cli.threads;
@@ -106,6 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Folders { command } => folders(&cli, command),
         Command::Excludes { command } => excludes(&cli, command),
         Command::Models { command } => models_command(&cli, command),
+        Command::Gpu { json, command } => gpu::run(&library_root(&cli)?, *json, command.as_ref()),
         Command::Bench { bench } => {
             let options = open_options(&cli, Access::Read, None)?;
             bench::run(bench, options).map(|()| ExitCode::SUCCESS)

@@ -133,7 +133,10 @@ pub(crate) fn print_status(s: &Status) {
         println!("          problem: {problem}");
     }
     match (&s.provider, &s.runtime_problem) {
-        (Some(p), _) => println!("provider  {p}"),
+        (Some(p), _) => match &s.gpu_problem {
+            Some(gpu) => println!("provider  {p} ({gpu})"),
+            None => println!("provider  {p}"),
+        },
         (None, Some(problem)) => println!("provider  none: {problem}"),
         (None, None) => println!("provider  unknown"),
     }

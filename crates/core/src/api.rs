@@ -211,6 +211,9 @@ pub struct Status {
     /// The execution provider the encoders actually run on (`CPU`, `CUDA`, `DirectML`), or
     /// `None` when ONNX Runtime could not be loaded (see `runtime_problem`).
     pub provider: Option<String>,
+    /// Why the GPU this runtime could use does not run the encoders (`CUDA: no CUDA-capable
+    /// device is detected`), when it does not.
+    pub gpu_problem: Option<String>,
     /// Why ONNX Runtime could not be loaded, when it could not.
     pub runtime_problem: Option<String>,
     /// The vector index.

@@ -22,9 +22,10 @@ pub use text::TextEncoder;
 #[allow(missing_docs)] // Each variant is documented by its #[error] message.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
-    #[error("cannot load the {role} model {path}")]
+    #[error("cannot load the {role} model {path} on the {}", provider.name())]
     Load {
         role: &'static str,
+        provider: Provider,
         path: PathBuf,
         #[source]
         source: ort::Error,
@@ -56,11 +57,19 @@ pub struct EncoderOptions {
     pub threads: usize,
     /// Images per encoder call; `None` picks by provider.
     pub batch_size: Option<usize>,
+    /// Bytes of GPU memory the encoders' sessions may take each (the CUDA provider's arena);
+    /// `None`: no cap.
+    pub gpu_memory_limit: Option<u64>,
 }
 
 /// Images per call when not configured: measured knee on CPU; GPUs want larger batches.
 pub fn default_batch_size(provider: Provider) -> usize {
     if provider.is_gpu() { 32 } else { 8 }
+}
+
+/// The batch sizes indexing measures on `provider` to pick the fastest (within a memory cap).
+pub fn batch_candidates(provider: Provider) -> &'static [usize] {
+    if provider.is_gpu() { &[8, 16, 32, 64, 128, 256] } else { &[4, 8, 16] }
 }
 
 /// A model's image and text encoders, loaded together.
@@ -76,6 +85,7 @@ pub struct Encoders {
     /// Images per batch.
     pub batch_size: usize,
     runtime: Arc<Runtime>,
+    options: EncoderOptions,
     vision_path: PathBuf,
     cache: PathBuf,
     size: u32,
@@ -83,11 +93,12 @@ pub struct Encoders {
 }
 
 impl Encoders {
-    /// Loads both encoders of `model` at `precision` on the best provider ONNX Runtime offers.
+    /// Loads both encoders of `model` at `precision` on `provider`.
     pub fn load(
         runtime: &Arc<Runtime>,
         model: &ModelLocation,
         precision: Precision,
+        provider: Provider,
         cache_dir: &Path,
         options: EncoderOptions,
     ) -> Result<Self, EncoderError> {
@@ -96,15 +107,14 @@ impl Encoders {
         let variant = manifest.variant(precision).map_err(|e| variant_err(e.to_string()))?;
         let (cache, signed_cache) = graph_caches(cache_dir, &manifest.id);
         let vision_path = graph_to_open(model, &variant.files, &variant.vision, &signed_cache);
-        let (vision, provider) = open_session(runtime, "vision", &vision_path, &cache, options.threads)?;
+        let vision = open_session(runtime, "vision", &vision_path, &cache, provider, &options)?;
         let text = TextEncoder::open(
             runtime,
             model,
-            &manifest.text,
-            &variant.text,
-            &variant.files,
+            (&manifest.text, &variant.text, &variant.files),
             cache_dir,
-            options.threads,
+            provider,
+            &options,
         )?;
         Ok(Encoders {
             image: ImageEncoder::new(vision, &vision_path, manifest.image.size, manifest.dims)?,
@@ -113,6 +123,7 @@ impl Encoders {
             precision,
             batch_size: options.batch_size.unwrap_or_else(|| default_batch_size(provider)).max(1),
             runtime: runtime.clone(),
+            options,
             vision_path,
             cache,
             size: manifest.image.size,
@@ -128,7 +139,8 @@ impl Encoders {
     /// A vision session over another graph file of the same model (benchmarks compare
     /// quantizations this way).
     pub fn image_encoder_from(&self, vision_path: &Path, threads: usize) -> Result<ImageEncoder, EncoderError> {
-        let (session, _) = open_session(&self.runtime, "vision", vision_path, &self.cache, threads)?;
+        let options = EncoderOptions { threads, ..self.options };
+        let session = open_session(&self.runtime, "vision", vision_path, &self.cache, self.provider, &options)?;
         ImageEncoder::new(session, vision_path, self.size, self.dims)
     }
 }

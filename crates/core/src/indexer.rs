@@ -37,6 +37,8 @@ pub enum IndexerError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Encoder(#[from] EncoderError),
+    #[error("the GPU failed a batch")]
+    GpuFailed(#[source] EncoderError),
     #[error(
         "the disk is full ({what}): indexing stopped, nothing indexed so far is lost, and it goes on once there is space"
     )]
@@ -110,6 +112,9 @@ pub struct IndexRun<'a> {
     pub model_id: &'a str,
     /// Images per encoder batch.
     pub batch_size: usize,
+    /// Whether the encoders run on a GPU: a batch the GPU fails for any reason but memory then
+    /// stops the run, so that the engine reopens the encoders on the CPU and runs it again.
+    pub on_gpu: bool,
     /// Threads that only decode, feeding the workers; 0: each worker decodes its own batch.
     pub decode_threads: usize,
     /// Pixel and memory limits of decoding.

@@ -15,6 +15,7 @@ pub mod encoder;
 pub mod engine;
 pub mod export;
 pub mod fsio;
+pub mod gpu;
 #[cfg(libheif)]
 mod heif;
 pub mod index;

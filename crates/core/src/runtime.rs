@@ -1,10 +1,15 @@
 //! ONNX Runtime: finding the shared library (loaded at run time), creating the environment, and
-//! the execution provider actually in use.
+//! whether a GPU can run it here (probed once per process, given up on once it fails).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ort::environment::Environment;
+use ort::ep::ExecutionProviderDispatch;
+
+mod probe;
+
+pub use probe::{GpuState, short_reason};
 
 /// Overrides where the ONNX Runtime library is taken from.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -66,6 +71,74 @@ pub struct Runtime {
     pub dylib: PathBuf,
     /// The ONNX Runtime environment every session is made in.
     pub env: Environment,
+    gpu: Mutex<GpuState>,
+}
+
+impl Runtime {
+    /// Whether a GPU runs the encoders here, and if not, why.
+    pub fn gpu(&self) -> GpuState {
+        self.gpu.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The GPU provider that works here, if any.
+    pub fn gpu_provider(&self) -> Option<Provider> {
+        match self.gpu() {
+            GpuState::Ready(provider) => Some(provider),
+            _ => None,
+        }
+    }
+
+    /// Gives the GPU up for the rest of the process after it failed to open a session or to run
+    /// a batch: encoders reopen on the CPU. Says so once, in one line; ONNX Runtime's own
+    /// message goes to the debug log.
+    pub fn give_up_gpu(&self, provider: Provider, err: &dyn std::error::Error) {
+        let reason = short_reason(&probe::chain(err));
+        let mut gpu = self.gpu.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*gpu, GpuState::Unavailable { .. }) {
+            return;
+        }
+        tracing::debug!("{} failed: {}", provider.name(), probe::chain(err));
+        tracing::warn!("{} cannot run the model ({reason}): encoding on the CPU", provider.name());
+        *gpu = GpuState::Unavailable { provider, reason };
+    }
+}
+
+/// The execution provider to register for `provider` (`None` for the CPU, which is always
+/// there), with the GPU memory the encoders may take.
+pub(crate) fn execution_provider(provider: Provider, memory_limit: Option<u64>) -> Option<ExecutionProviderDispatch> {
+    match provider {
+        Provider::Cpu => None,
+        Provider::Cuda => {
+            let mut cuda = ort::ep::CUDA::default();
+            if let Some(limit) = memory_limit {
+                cuda = cuda
+                    .with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX))
+                    .with_arena_extend_strategy(ort::ep::ArenaExtendStrategy::SameAsRequested);
+            }
+            Some(cuda.build().error_on_failure())
+        }
+        Provider::DirectMl => {
+            #[cfg(windows)]
+            {
+                Some(ort::ep::DirectML::default().build().error_on_failure())
+            }
+            #[cfg(not(windows))]
+            {
+                None
+            }
+        }
+    }
+}
+
+/// The GPU providers this build can use on this operating system, best first.
+pub fn gpu_providers_built() -> &'static [Provider] {
+    if cfg!(windows) {
+        &[Provider::Cuda, Provider::DirectMl]
+    } else if cfg!(target_os = "linux") {
+        &[Provider::Cuda]
+    } else {
+        &[]
+    }
 }
 
 static LOADED: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
@@ -77,6 +150,7 @@ pub fn load(library_runtime_dir: &Path) -> Result<Arc<Runtime>, RuntimeError> {
         return Ok(runtime.clone());
     }
     let dylib = find(library_runtime_dir)?;
+    preload_gpu_libraries(&dylib);
     let env = ort::init_from(&dylib)
         .map_err(|source| RuntimeError::Load { path: dylib.clone(), source })?
         .with_name("photo-search")
@@ -84,18 +158,35 @@ pub fn load(library_runtime_dir: &Path) -> Result<Arc<Runtime>, RuntimeError> {
         .build()
         .map_err(RuntimeError::Environment)?;
     tracing::info!("ONNX Runtime loaded from {}", dylib.display());
-    let runtime = Arc::new(Runtime { dylib, env });
+    let gpu = probe::probe(&env);
+    let runtime = Arc::new(Runtime { dylib, env, gpu: Mutex::new(gpu) });
     *loaded = Some(runtime.clone());
     Ok(runtime)
 }
 
-/// Whether ONNX Runtime has been loaded in this process.
-pub fn is_loaded() -> bool {
-    LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+/// ONNX Runtime, if it has been loaded in this process.
+pub fn loaded() -> Option<Arc<Runtime>> {
+    LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
 
-/// The search order: `ORT_DYLIB_PATH`, next to the executable, the library's runtime folder,
-/// the project's setup location.
+/// The CUDA and cuDNN libraries of the GPU runtime installed beside `dylib`, loaded before ONNX
+/// Runtime's CUDA provider asks for them by name (it then finds these, whatever the system's
+/// library path says).
+fn preload_gpu_libraries(dylib: &Path) {
+    let Some(dir) = dylib.parent() else { return };
+    let Some(installed) = crate::gpu::install::installed(dir.parent().unwrap_or(dir)).filter(|_| dir.ends_with("cuda"))
+    else {
+        return;
+    };
+    for name in installed.libraries.iter().filter(|n| !n.starts_with("libonnxruntime")) {
+        if let Err(err) = ort::util::preload_dylib(dir.join(name)) {
+            tracing::debug!("cannot preload {name}: {err}");
+        }
+    }
+}
+
+/// The search order: `ORT_DYLIB_PATH`, the GPU runtime installed in the library's runtime
+/// folder, next to the executable, the library's runtime folder, the project's setup location.
 pub fn find(library_runtime_dir: &Path) -> Result<PathBuf, RuntimeError> {
     let mut searched = Vec::new();
     if let Some(path) = std::env::var_os(DYLIB_ENV).filter(|p| !p.is_empty()) {
@@ -104,6 +195,11 @@ pub fn find(library_runtime_dir: &Path) -> Result<PathBuf, RuntimeError> {
             return Ok(path);
         }
         searched.push(path);
+    }
+    if crate::gpu::install::installed(library_runtime_dir).is_some()
+        && let Some(found) = library_in(&crate::gpu::install::install_dir(library_runtime_dir))
+    {
+        return Ok(found);
     }
     let mut dirs = Vec::new();
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {

@@ -345,6 +345,9 @@ pub struct AppStatus {
     pub model: ModelInfo,
     /// The execution provider the encoders run on, or `None` when ONNX Runtime is missing.
     pub provider: Option<String>,
+    /// Why the GPU does not run the encoders (`CUDA: no CUDA-capable device is detected`),
+    /// when the runtime could use one but cannot here.
+    pub gpu_problem: Option<String>,
     pub runtime_problem: Option<String>,
     /// The model the library is switching to (its name), while the photos are embedded with
     /// it; searches use `model` until it covers them.

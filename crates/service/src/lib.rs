@@ -234,6 +234,7 @@ impl Service {
             },
             switching_to,
             provider: s.provider,
+            gpu_problem: s.gpu_problem,
             runtime_problem: s.runtime_problem,
             indexing: lock(&self.shared.indexing).clone(),
             download: lock(&self.shared.download).clone(),

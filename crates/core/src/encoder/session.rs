@@ -1,4 +1,4 @@
-//! ONNX Runtime sessions for the encoders: the execution providers to try, graphs optimized
+//! ONNX Runtime sessions for the encoders: a session on the provider chosen, graphs optimized
 //! once and cached per provider, and which output holds the embedding.
 
 use std::fs;
@@ -10,7 +10,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, ValueType};
 
-use super::EncoderError;
+use super::{EncoderError, EncoderOptions};
 use crate::models::{FileSpec, ModelLocation};
 use crate::runtime::{Provider, Runtime};
 
@@ -19,70 +19,46 @@ pub(crate) fn graph_caches(cache_dir: &Path, model_id: &str) -> (PathBuf, PathBu
     (cache_dir.join("ort").join(model_id), cache_dir.join("signed").join(model_id))
 }
 
-pub(crate) fn gpu_providers() -> Vec<(Provider, ExecutionProviderDispatch)> {
-    #[allow(unused_mut)]
-    let mut providers = Vec::new();
-    #[cfg(feature = "cuda")]
-    providers.push((Provider::Cuda, ort::ep::CUDA::default().build().error_on_failure()));
-    #[cfg(feature = "directml")]
-    providers.push((Provider::DirectMl, ort::ep::DirectML::default().build().error_on_failure()));
-    providers
-}
-
-/// Opens a session on the first provider that works, CPU last. The graph ONNX Runtime optimized
-/// is cached, keyed by the source file's size and time and the provider, so the next start skips
-/// the optimization passes.
+/// Opens a session on `provider` (no other: falling back is the caller's choice, since it
+/// changes the precision too). The graph ONNX Runtime optimized is cached, keyed by the source
+/// file's size and time and the provider, so the next start skips the optimization passes.
 pub(crate) fn open_session(
     runtime: &Arc<Runtime>,
     role: &'static str,
     path: &Path,
     cache: &Path,
-    threads: usize,
-) -> Result<(Session, Provider), EncoderError> {
-    let load_err = |source| EncoderError::Load { role, path: path.to_path_buf(), source };
-    let mut candidates: Vec<(Provider, Option<ExecutionProviderDispatch>)> =
-        gpu_providers().into_iter().map(|(p, ep)| (p, Some(ep))).collect();
-    candidates.push((Provider::Cpu, None));
-    let mut last_err = None;
-    for (provider, ep) in candidates {
-        let cached = cached_graph_path(cache, path, provider);
-        let attempt = (|| -> Result<Session, ort::Error> {
-            if let Some(cached) = cached.as_ref().filter(|c| c.is_file()) {
-                let mut builder = session_builder(runtime, threads, ep.clone())?
-                    .with_optimization_level(GraphOptimizationLevel::Disable)?;
-                match builder.commit_from_file(cached) {
-                    Ok(session) => {
-                        tracing::info!("{role} model: using the cached optimized graph {}", cached.display());
-                        return Ok(session);
-                    }
-                    Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
-                }
+    provider: Provider,
+    options: &EncoderOptions,
+) -> Result<Session, EncoderError> {
+    let load_err = |source| EncoderError::Load { role, provider, path: path.to_path_buf(), source };
+    let ep = crate::runtime::execution_provider(provider, options.gpu_memory_limit);
+    let cached = cached_graph_path(cache, path, provider);
+    if let Some(cached) = cached.as_ref().filter(|c| c.is_file()) {
+        let mut builder = session_builder(runtime, options.threads, ep.clone())
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Disable).map_err(ort::Error::from))
+            .map_err(load_err)?;
+        match builder.commit_from_file(cached) {
+            Ok(session) => {
+                tracing::info!("{role} model: using the cached optimized graph {}", cached.display());
+                return Ok(session);
             }
-            let mut builder =
-                session_builder(runtime, threads, ep.clone())?.with_optimization_level(GraphOptimizationLevel::All)?;
-            let tmp =
-                cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
-            if let Some(tmp) = &tmp {
-                builder = builder.with_optimized_model_path(tmp)?;
-            }
-            let session = builder.commit_from_file(path)?;
-            if let (Some(tmp), Some(cached)) = (&tmp, &cached)
-                && let Err(err) = fs::rename(tmp, cached)
-            {
-                tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
-            }
-            Ok(session)
-        })();
-        match attempt {
-            Ok(session) => return Ok((session, provider)),
-            Err(err) if provider != Provider::Cpu => {
-                tracing::warn!("{} unavailable for the {role} model, trying the next provider: {err}", provider.name());
-                last_err = Some(err);
-            }
-            Err(err) => return Err(load_err(err)),
+            Err(err) => tracing::warn!("ignoring the cached graph {}: {err}", cached.display()),
         }
     }
-    Err(load_err(last_err.unwrap_or_else(|| ort::Error::new("no execution provider could load the model"))))
+    let mut builder = session_builder(runtime, options.threads, ep)
+        .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(ort::Error::from))
+        .map_err(load_err)?;
+    let tmp = cached.as_ref().and_then(|c| fs::create_dir_all(cache).ok().map(|()| crate::fsio::temp_sibling(c)));
+    if let Some(tmp) = &tmp {
+        builder = builder.with_optimized_model_path(tmp).map_err(|e| load_err(e.into()))?;
+    }
+    let session = builder.commit_from_file(path).map_err(load_err)?;
+    if let (Some(tmp), Some(cached)) = (&tmp, &cached)
+        && let Err(err) = fs::rename(tmp, cached)
+    {
+        tracing::debug!("cannot cache the optimized graph {}: {err}", cached.display());
+    }
+    Ok(session)
 }
 
 /// The graph file to open for the model file `relative`: its exact signed-int8 rewrite when it

@@ -9,10 +9,11 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use super::{
-    EncoderError, classify_run_error, embedding_output, graph_caches, graph_to_open, open_session, split_normalized,
+    EncoderError, EncoderOptions, classify_run_error, embedding_output, graph_caches, graph_to_open, open_session,
+    split_normalized,
 };
 use crate::models::{FileSpec, ModelLocation, Pooling, TextSpec};
-use crate::runtime::Runtime;
+use crate::runtime::{Provider, Runtime};
 use crate::text::{ClipTokenizer, Tokens};
 
 /// Turns query text into embeddings in the image space.
@@ -64,21 +65,20 @@ impl Projection {
 }
 
 impl TextEncoder {
-    /// Opens the text graph `graph` of `model` as `spec` describes it (tokenizer, pooling,
-    /// projection), producing `dims`-long vectors.
+    /// Opens the text graph of `model` (`spec` describes it: tokenizer, pooling, projection;
+    /// `graph` is the file, pinned among `files`) on `provider`, producing `dims`-long vectors.
     pub fn open(
         runtime: &Arc<Runtime>,
         model: &ModelLocation,
-        spec: &TextSpec,
-        graph: &Path,
-        files: &[FileSpec],
+        (spec, graph, files): (&TextSpec, &Path, &[FileSpec]),
         cache_dir: &Path,
-        threads: usize,
+        provider: Provider,
+        options: &EncoderOptions,
     ) -> Result<Self, EncoderError> {
         let manifest = &model.manifest;
         let (ort_cache, signed_cache) = graph_caches(cache_dir, &manifest.id);
         let path = graph_to_open(model, files, graph, &signed_cache);
-        let (session, _) = open_session(runtime, "text", &path, &ort_cache, threads)?;
+        let session = open_session(runtime, "text", &path, &ort_cache, provider, options)?;
         let tokenizer = ClipTokenizer::from_file(&model.path_of(&spec.tokenizer), spec.context_length, spec.pad_id)?
             .with_padding(spec.padding);
         let projection = spec.projection.as_ref().map(|p| Projection::load(&model.path_of(p))).transpose()?;

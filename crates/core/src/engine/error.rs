@@ -71,7 +71,7 @@ impl From<IndexerError> for Error {
         match e {
             IndexerError::Catalog(e) => Error::Catalog(e),
             IndexerError::Index(e) => Error::Index(e),
-            IndexerError::Encoder(e) => Error::Encoder(e),
+            IndexerError::Encoder(e) | IndexerError::GpuFailed(e) => Error::Encoder(e),
             IndexerError::DiskFull { what } => Error::DiskFull { what },
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Engine, Layout, Result, lock};
+use super::{Engine, Error, Layout, Result, lock};
 use crate::api::{IndexSummary, Progress};
 use crate::encoder::{EncoderError, Encoders, ImageEncoder};
 use crate::indexer::{IndexRun, IndexerError, JobControl};
@@ -149,7 +149,7 @@ impl Engine {
         if let Some(batch) = known.get(&key) {
             return Ok(*batch);
         }
-        let candidates: &[usize] = if encoders.provider.is_gpu() { &[8, 16, 32, 64] } else { &[4, 8, 16] };
+        let candidates = crate::encoder::batch_candidates(encoders.provider);
         let item_bytes = worker.item_len() * std::mem::size_of::<f32>();
         let mut rates = Vec::new();
         for &batch in candidates.iter().filter(|b| **b * item_bytes <= MAX_BATCH_INPUT_BYTES) {
@@ -186,10 +186,33 @@ impl Engine {
         Ok(workers)
     }
 
+    /// Runs `job` with the encoders; when the GPU fails a batch, gives the GPU up and runs
+    /// it again on the CPU (what was written stays; the rest is encoded there).
     fn run_job(
         &self,
         control: &JobControl,
-        job: impl FnOnce(&IndexRun<'_>) -> std::result::Result<IndexSummary, IndexerError>,
+        mut job: impl FnMut(&IndexRun<'_>) -> std::result::Result<IndexSummary, IndexerError>,
+    ) -> Result<IndexSummary> {
+        match self.run_job_once(control, &mut job) {
+            Err(Error::Encoder(err)) if self.encoders_on_gpu() && !matches!(err, EncoderError::OutOfMemory { .. }) => {
+                if let Some(runtime) = crate::runtime::loaded() {
+                    runtime.give_up_gpu(self.provider(), &err);
+                }
+                self.reopen_encoders_on_cpu();
+                self.run_job_once(control, &mut job)
+            }
+            other => other,
+        }
+    }
+
+    fn encoders_on_gpu(&self) -> bool {
+        lock(&self.encoders).as_ref().is_some_and(|e| e.provider.is_gpu())
+    }
+
+    fn run_job_once(
+        &self,
+        control: &JobControl,
+        job: &mut dyn FnMut(&IndexRun<'_>) -> std::result::Result<IndexSummary, IndexerError>,
     ) -> Result<IndexSummary> {
         // The index first: a search after a restart waits for it (a second or two for a million
         // photos) and loads the encoders itself meanwhile.
@@ -216,6 +239,7 @@ impl Engine {
             spec: &self.model.manifest.image,
             model_id: &self.model.manifest.id,
             batch_size,
+            on_gpu: encoders.provider.is_gpu(),
             decode_threads: layout.decode_threads,
             limits: self.options.limits,
             thumbs_dir: &thumbs_dir,

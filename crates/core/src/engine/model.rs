@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Engine, Result, lock};
+use super::{Engine, Error, Result, lock};
 use crate::download::{self, DownloadError, DownloadProgress};
-use crate::encoder::{Encoders, TextEncoder};
+use crate::encoder::{EncoderError, Encoders, TextEncoder};
 use crate::models::{self, Precision, VerifiedStamps};
 use crate::runtime::{self, Provider};
 
@@ -15,14 +15,19 @@ impl Engine {
         self.library.cache_dir().join("verified.json")
     }
 
-    /// The precision to run: the one chosen, else the GPU default when a GPU provider is
-    /// available and its files are pinned, else the CPU default.
+    /// The precision to run: the one chosen, else the GPU default when a GPU runs the encoders
+    /// here and its files are pinned, else the CPU default.
     pub(super) fn precision(&self) -> Precision {
+        self.precision_on(self.provider())
+    }
+
+    /// The precision to run on `provider`.
+    fn precision_on(&self, provider: Provider) -> Precision {
         let manifest = &self.model.manifest;
         if let Some(chosen) = self.options.precision {
             return chosen;
         }
-        if gpu_available() && manifest.default_gpu != manifest.default_cpu {
+        if provider.is_gpu() && manifest.default_gpu != manifest.default_cpu {
             let pinned =
                 manifest.files_for(manifest.default_gpu).is_ok_and(|files| files.iter().all(|f| f.sha256.is_some()));
             if pinned {
@@ -40,7 +45,11 @@ impl Engine {
 
     /// Checks the model's files against their pins (cached by size and time).
     pub fn verify_model(&self) -> Result<Precision> {
-        let precision = self.precision();
+        self.verify_model_on(self.provider())
+    }
+
+    fn verify_model_on(&self, provider: Provider) -> Result<Precision> {
+        let precision = self.precision_on(provider);
         let mut stamps = VerifiedStamps::load(&self.stamps_path());
         let result = models::verify(&self.model, precision, &mut stamps);
         stamps.save(&self.stamps_path());
@@ -54,16 +63,26 @@ impl Engine {
         if let Some(encoders) = slot.as_ref() {
             return Ok(encoders.clone());
         }
-        // The runtime first: which precision to verify depends on the providers it offers.
+        // The runtime first: which precision to verify depends on whether a GPU runs it.
         let runtime = runtime::load(&self.library.runtime_dir())?;
-        let precision = self.verify_model()?;
-        let encoders = Arc::new(Encoders::load(
-            &runtime,
-            &self.model,
-            precision,
-            &self.library.cache_dir(),
-            self.options.encoder,
-        )?);
+        let load = |provider| -> Result<Encoders> {
+            let precision = self.verify_model_on(provider)?;
+            let (cache, options) = (self.library.cache_dir(), self.options.encoder);
+            Ok(Encoders::load(&runtime, &self.model, precision, provider, &cache, options)?)
+        };
+        let encoders = match runtime.gpu_provider() {
+            Some(gpu) => match load(gpu) {
+                // A GPU that cannot open the model is given up: the CPU runs its own precision
+                // (the fast int8 graph, not the GPU's fp16) at its own batch size.
+                Err(Error::Encoder(err @ EncoderError::Load { .. })) => {
+                    runtime.give_up_gpu(gpu, &err);
+                    load(Provider::Cpu)?
+                }
+                other => other?,
+            },
+            None => load(Provider::Cpu)?,
+        };
+        let encoders = Arc::new(encoders);
         tracing::info!(
             "model {} ({}) on {}, batch {}",
             self.model.manifest.id,
@@ -122,22 +141,35 @@ impl Engine {
         let runtime = runtime::load(&self.library.runtime_dir())?;
         self.verify_query_files(&id)?;
         let spec = self.model.manifest.query_encoder(&id)?;
-        let encoder = Arc::new(TextEncoder::open(
-            &runtime,
-            &self.model,
-            &spec.text,
-            &spec.graph,
-            &spec.files,
-            &self.library.cache_dir(),
-            self.options.encoder.threads,
-        )?);
+        let open = |provider| {
+            let files = (&spec.text, spec.graph.as_path(), spec.files.as_slice());
+            TextEncoder::open(&runtime, &self.model, files, &self.library.cache_dir(), provider, &self.options.encoder)
+        };
+        let encoder = match runtime.gpu_provider() {
+            Some(gpu) => open(gpu).or_else(|err| {
+                runtime.give_up_gpu(gpu, &err);
+                open(Provider::Cpu)
+            }),
+            None => open(Provider::Cpu),
+        };
+        let encoder = Arc::new(encoder?);
         tracing::info!("queries through {} ({id})", spec.name);
         slot.1 = Some(encoder.clone());
         Ok(Some(encoder))
     }
 
-    pub(super) fn provider_without_model(&self) -> Provider {
-        if gpu_available() { gpu_provider() } else { Provider::Cpu }
+    /// Where the encoders run (or would, before they are loaded): the GPU provider that works
+    /// here, else the CPU. Before ONNX Runtime is loaded, the CPU.
+    pub(super) fn provider(&self) -> Provider {
+        runtime::loaded().and_then(|r| r.gpu_provider()).unwrap_or(Provider::Cpu)
+    }
+
+    /// Drops the encoders after the GPU failed a batch (the runtime has given it up), so that
+    /// the next use reopens them on the CPU.
+    pub(super) fn reopen_encoders_on_cpu(&self) {
+        *lock(&self.encoders) = None;
+        *lock(&self.workers) = None;
+        lock(&self.query).1 = None;
     }
 
     /// Downloads the model's files for its precision (and its chosen query encoder's) into the library, with progress per file
@@ -182,29 +214,4 @@ impl Engine {
         stamps.save(&self.stamps_path());
         result
     }
-}
-
-fn gpu_provider() -> Provider {
-    if cfg!(feature = "cuda") { Provider::Cuda } else { Provider::DirectMl }
-}
-
-/// Whether a GPU execution provider compiled into this build is usable here. Asking needs
-/// ONNX Runtime; before it is loaded the answer is no.
-fn gpu_available() -> bool {
-    if !runtime::is_loaded() {
-        return false;
-    }
-    #[allow(unused_mut)]
-    let mut available = false;
-    #[cfg(feature = "cuda")]
-    {
-        use ort::ep::ExecutionProvider;
-        available |= ort::ep::CUDA::is_available().unwrap_or(false);
-    }
-    #[cfg(feature = "directml")]
-    {
-        use ort::ep::ExecutionProvider;
-        available |= ort::ep::DirectML::is_available().unwrap_or(false);
-    }
-    available
 }

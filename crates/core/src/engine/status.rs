@@ -54,7 +54,7 @@ impl Engine {
             Err(err @ Error::Runtime(_)) => (None, None, Some(err.to_string()), self.precision()),
             Err(err) => {
                 // The model is unusable, but the runtime may still be fine: report what it would run on.
-                let provider = runtime::load(&self.library.runtime_dir()).ok().map(|_| self.provider_without_model());
+                let provider = runtime::load(&self.library.runtime_dir()).ok().map(|_| self.provider());
                 (provider.map(|p| p.name().to_string()), Some(err.to_string()), None, self.precision())
             }
         };
@@ -80,6 +80,7 @@ impl Engine {
             },
             switching_to: self.switching_to().map(|(id, _)| id),
             provider,
+            gpu_problem: runtime::loaded().and_then(|r| r.gpu().problem()),
             runtime_problem,
             index: IndexStatus { vectors, file_bytes: std::fs::metadata(index_path).map_or(0, |m| m.len()) },
         })

@@ -156,7 +156,8 @@ impl IndexRun<'_> {
 
     /// Encodes the decoded items of one batch; failed decodes become failures. An encoder
     /// error other than running out of memory fails this batch's files (to be retried later),
-    /// not the run; a full disk stops it.
+    /// not the run, on a CPU; on a GPU it stops the run, which goes on on the CPU. A full disk
+    /// stops it.
     fn encode_batch(
         &self,
         encoder: &(dyn BatchEncoder + Sync),
@@ -168,6 +169,7 @@ impl IndexRun<'_> {
         let mut vectors = match encode_in_batches(encoder, &pixels, self.batch_size) {
             Ok((vectors, _)) => Ok(vectors.into_iter()),
             Err(err @ EncoderError::OutOfMemory { .. }) => return Err(err.into()),
+            Err(err) if self.on_gpu => return Err(IndexerError::GpuFailed(err)),
             Err(err) => {
                 tracing::warn!("the encoder failed on a batch of {} file(s): {err}", items.len());
                 Err(FileFailure::transient(format!("the model could not encode this photo: {err}")))
