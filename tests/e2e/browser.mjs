@@ -450,6 +450,31 @@ test("a focused button keeps the focus while the status changes around it", asyn
   }
 });
 
+test("a machine with an NVIDIA GPU is offered the GPU runtime", async () => {
+  // A stand-in nvidia-smi answers as an RTX 4070's driver does; the runtime stays the CPU one.
+  const bin = path.join(work, "fake-driver");
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, "nvidia-smi"), "#!/bin/sh\necho 'NVIDIA GeForce RTX 4070, 12282, 581.57, 8.9'\n", { mode: 0o755 });
+  const gpuLibrary = ["--library", path.join(work, "gpu-library"), "--model", "models/test-color"];
+  const gpuServer = await serve(gpuLibrary, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+  const gpuPage = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  try {
+    await gpuPage.goto(gpuServer.url);
+    const offer = await eventually("the GPU offer", () => gpuPage.textContent("#gpu-download").catch(() => null));
+    assert(/^Index with your NVIDIA GeForce RTX 4070: download \d+\.\d GB$/.test(offer), `the offer names the card and the size, got ${offer}`);
+    await gpuPage.screenshot({ path: path.join(outDir, "browser-gpu-offer.png") });
+    await gpuPage.click("#open-settings");
+    const runsOn = await eventually("the settings' GPU line", async () => {
+      const text = await gpuPage.textContent("#settings-provider");
+      return text?.includes("GPU:") ? text : null;
+    });
+    assert(runsOn.includes("GPU: NVIDIA GeForce RTX 4070, 12 GB, driver 581.57.") && runsOn.includes("May use 6.0 GB of GPU memory"), runsOn);
+  } finally {
+    await gpuPage.close();
+    gpuServer.child.kill("SIGINT");
+  }
+});
+
 await run(async () => {
   await browser.close();
   cameraServer.child.kill("SIGINT");

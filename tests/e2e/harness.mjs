@@ -163,9 +163,9 @@ export function photoSearch(args) {
 }
 
 /** Starts `photo-search serve` on a free port and resolves with its URL and process. */
-export function serve(args) {
+export function serve(args, env = process.env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [...args, "serve", "--bind", "127.0.0.1:0"], { cwd: repo });
+    const child = spawn(binary, [...args, "serve", "--bind", "127.0.0.1:0"], { cwd: repo, env });
     let output = "";
     const onData = (d) => {
       output += d;

@@ -208,6 +208,36 @@ export type DownloadPhase = "idle" | "running" | "done" | "failed" | "cancelled"
 
 export type DownloadState = { phase: DownloadPhase, file: string | null, received: number, total: number | null, error: string | null, };
 
+export type GpuInfo = { 
+/**
+ * The card's name, when an NVIDIA driver reports one.
+ */
+name: string | null, memory_mb: number | null, driver: string | null, 
+/**
+ * Why the GPU runtime cannot run on it (an old driver or card), with what to do.
+ */
+problem: string | null, 
+/**
+ * The GPU runtime is installed in the library.
+ */
+runtime_installed: boolean, 
+/**
+ * It was installed after this start: the next start uses it.
+ */
+restart_needed: boolean, 
+/**
+ * Offer the GPU runtime's download: a card that can run it, and none installed.
+ */
+offer: boolean, 
+/**
+ * What the download weighs (the system's own CUDA and cuDNN counted as present).
+ */
+download_mb: number | null, 
+/**
+ * The GPU memory the encoders may take.
+ */
+memory_limit_mb: number | null, };
+
 export type AppStatus = { library: string, photos: Counts, folders: Array<FolderInfo>, 
 /**
  * The places photos were taken in (towns, regions, countries from their GPS position),
@@ -227,7 +257,11 @@ gpu_problem: string | null, runtime_problem: string | null,
  * The model the library is switching to (its name), while the photos are embedded with
  * it; searches use `model` until it covers them.
  */
-switching_to: string | null, indexing: IndexingState, download: DownloadState, export: ExportState, 
+switching_to: string | null, indexing: IndexingState, download: DownloadState, gpu: GpuInfo, 
+/**
+ * The GPU runtime's download and install.
+ */
+gpu_install: DownloadState, export: ExportState, 
 /**
  * Increases whenever the set of indexed photos changes, so results can be refreshed.
  */
@@ -328,6 +362,9 @@ export interface Operations {
   /** Downloads the model the library needs (progress in the status). */
   fetch_model: [null, null];
   cancel_fetch: [null, null];
+  /** Downloads the GPU runtime (progress in the status), used from the next start. */
+  install_gpu_runtime: [null, null];
+  cancel_gpu_install: [null, null];
 }
 
 export type Operation = keyof Operations;
@@ -352,6 +389,8 @@ export const ROUTES: { [O in Operation]: { method: "GET" | "POST"; path: string 
   duplicates: { method: "POST", path: "/api/duplicates" },
   fetch_model: { method: "POST", path: "/api/model/fetch" },
   cancel_fetch: { method: "POST", path: "/api/model/cancel" },
+  install_gpu_runtime: { method: "POST", path: "/api/gpu/install" },
+  cancel_gpu_install: { method: "POST", path: "/api/gpu/cancel" },
 };
 
 /** The event status snapshots arrive as (Tauri event, server-sent event). */

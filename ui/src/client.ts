@@ -135,6 +135,12 @@ export class Client {
   cancelFetch() {
     return this.call("cancel_fetch", null);
   }
+  installGpuRuntime() {
+    return this.call("install_gpu_runtime", null);
+  }
+  cancelGpuInstall() {
+    return this.call("cancel_gpu_install", null);
+  }
 
   async uploadImage(image: Blob, label: string): Promise<UploadedImage> {
     try {

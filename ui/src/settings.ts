@@ -1,7 +1,7 @@
 // The settings dialog: folders, excludes, models and the query encoder, the model folder, and
 // the threads and workers indexing may use.
 
-import type { Settings } from "./bindings";
+import type { AppStatus, Settings } from "./bindings";
 import type { ClientError } from "./client";
 import { $, el } from "./dom";
 import { formatCount } from "./format";
@@ -133,8 +133,7 @@ export class SettingsDialog {
       $("settings-model-about").textContent = m ? `${m.description}${m.license ? ` Licence: ${m.license}.` : ""}` : "";
       $<HTMLInputElement>("model-dir").value = settings.model_dir ?? "";
       this.renderModels(settings);
-      const gpuProblem = state.status?.gpu_problem;
-      $("settings-provider").textContent = `Runs on: ${settings.provider ?? "unknown (ONNX Runtime not loaded)"}${gpuProblem ? ` (${gpuProblem})` : ""}`;
+      $("settings-provider").textContent = runsOn(settings.provider, state.status);
       $<HTMLInputElement>("threads").value = String(settings.threads);
       $<HTMLInputElement>("workers").value = String(settings.workers);
       $("settings-library").textContent = settings.library;
@@ -208,4 +207,20 @@ export class SettingsDialog {
     const chosen = settings.query_encoders.find((q) => q.id === settings.query_encoder);
     $("query-encoder-about").textContent = chosen ? `${chosen.description}${chosen.license ? ` Licence: ${chosen.license}.` : ""}` : "";
   }
+}
+
+/** Where the model runs, the GPU the driver reports, the GPU runtime and the GPU memory it may take. */
+export function runsOn(provider: string | null, status: AppStatus | null): string {
+  const parts = [`Runs on: ${provider ?? "unknown (ONNX Runtime not loaded)"}${status?.gpu_problem ? ` (${status.gpu_problem})` : ""}.`];
+  const gpu = status?.gpu;
+  if (gpu?.name) {
+    // In GiB, as cards are sold.
+    const gib = (mb: number) => (mb * 1e6) / 2 ** 30;
+    const memory = gpu.memory_mb ? `, ${gib(gpu.memory_mb).toFixed(0)} GB` : "";
+    parts.push(`GPU: ${gpu.name}${memory}, driver ${gpu.driver ?? "unknown"}.`);
+    if (gpu.problem) parts.push(gpu.problem);
+    parts.push(gpu.runtime_installed ? "GPU runtime installed." : "GPU runtime not installed.");
+    if (gpu.memory_limit_mb) parts.push(`May use ${gib(gpu.memory_limit_mb).toFixed(1)} GB of GPU memory.`);
+  }
+  return parts.join(" ");
 }

@@ -113,9 +113,59 @@ export class StatusBar {
         parts.push(row);
         parts.push(el("p", { className: "muted", textContent: "You can add folders meanwhile; they are indexed once the model is there." }));
       }
+    } else {
+      parts.push(...this.gpuNotice(s));
     }
     notice.hidden = parts.length === 0;
     replaceIfChanged(notice, parts);
+  }
+
+  /** The offer to index on the user's NVIDIA GPU, its download's progress, and what to do after. */
+  private gpuNotice(s: AppStatus): Node[] {
+    const { client, actions } = this.ctx;
+    const d = s.gpu_install;
+    const name = s.gpu.name ?? "NVIDIA GPU";
+    if (d.phase === "running") {
+      const pct = downloadPercent(d);
+      return [
+        el("h2", { textContent: `Getting the GPU runtime for your ${name}` }),
+        el("p", { textContent: `Downloading ${d.file ?? "the GPU runtime"}${pct !== null ? ` · ${pct}%` : ""} · ${(d.received / 1e6).toFixed(0)} MB` }),
+        el("progress", { max: d.total ?? 1, value: d.total ? d.received : 0 }),
+        el("div", { className: "row" }, el("button", { id: "gpu-cancel", textContent: "Cancel", onclick: () => void client.cancelGpuInstall() })),
+      ];
+    }
+    if (d.phase === "done" || s.gpu.restart_needed) {
+      return [el("p", { id: "gpu-restart", textContent: `The GPU runtime is installed: restart Photo Search to index with your ${name}.` })];
+    }
+    if (!s.gpu.offer) return [];
+    const parts: Node[] = [el("h2", { textContent: `Index with your ${name}` })];
+    if (d.phase === "failed") parts.push(el("p", { className: "error", role: "alert", textContent: `The download failed: ${d.error ?? "unknown error"}` }));
+    else if (d.phase === "cancelled") parts.push(el("p", { textContent: "Download cancelled; it resumes where it stopped." }));
+    else
+      parts.push(
+        el("p", {
+          textContent:
+            "Photos are indexed on the CPU now. The GPU runtime (ONNX Runtime for CUDA, with NVIDIA's CUDA and cuDNN libraries) indexes them many times faster.",
+        }),
+      );
+    const size = s.gpu.download_mb ? `: download ${(s.gpu.download_mb / 1000).toFixed(1)} GB` : "";
+    parts.push(
+      el(
+        "div",
+        { className: "row" },
+        el("button", {
+          id: "gpu-download",
+          className: "primary",
+          textContent: d.phase === "failed" ? "Retry the download" : `Index with your ${name}${size}`,
+          onclick: () =>
+            void client.installGpuRuntime().then(
+              () => undefined,
+              (e) => actions.renderEmpty(e),
+            ),
+        }),
+      ),
+    );
+    return parts;
   }
 
   renderEmpty(error?: ClientError): void {

@@ -25,6 +25,9 @@ pub(crate) struct Cli {
     /// Images per encoder call (default: 8 on CPU, 32 on GPU).
     #[arg(long, global = true)]
     pub(crate) batch_size: Option<usize>,
+    /// GPU memory each encoder session may take, in GB (default: half the card's memory).
+    #[arg(long, global = true, value_name = "GB")]
+    pub(crate) gpu_memory: Option<f64>,
     /// Indexing workers, each decoding and encoding its own batches (default: one per core on CPU).
     #[arg(long, global = true, default_value_t = 0)]
     pub(crate) workers: usize,

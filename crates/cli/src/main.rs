@@ -69,6 +69,7 @@ fn open_options(cli: &Cli, access: Access, model: Option<&str>) -> Result<Engine
     let mut options = EngineOptions::new(library, model, access);
     options.encoder.threads = cli.threads;
     options.encoder.batch_size = cli.batch_size;
+    options.encoder.gpu_memory_limit = cli.gpu_memory.map(|gb| (gb.max(0.0) * 1e9) as u64);
     options.workers = cli.workers;
     options.excludes = Excludes::with(&cli.excludes);
     options.decode_threads = cli.decode_threads;

@@ -6,6 +6,7 @@
 mod util;
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -203,4 +204,98 @@ fn unreachable_host_fails_fast_with_a_clear_message() {
     assert!(started.elapsed() < Duration::from_secs(20));
     let err = util::stderr(&out);
     assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// A stand-in GPU runtime served by `server`: an "onnxruntime" archive and a "cuda" one (zip
+/// files holding small files named as the real libraries), pinned by their own sha256.
+fn stand_in_gpu_runtime(server: &Server) -> install::RuntimeManifest {
+    use sha2::Digest;
+    let mut text = String::from("onnxruntime = \"1.31.1\"\ncuda = \"13\"\n");
+    for (file, kind, libraries) in [
+        ("ort-gpu.whl", "onnxruntime", vec!["onnxruntime/capi/libonnxruntime.so.1.31.1"]),
+        ("cuda.whl", "cuda", vec!["nvidia/cu13/lib/libcudart.so.13", "nvidia/cu13/lib/libcublasLt.so.13"]),
+    ] {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("README", options).unwrap();
+        zip.write_all(b"not a library").unwrap();
+        for library in &libraries {
+            zip.start_file(*library, options).unwrap();
+            zip.write_all(&vec![b'x'; 300_000]).unwrap();
+        }
+        let bytes = zip.finish().unwrap().into_inner();
+        let sha = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        text.push_str(&format!(
+            "[[archives]]\nname = \"{file}\"\nkind = \"{kind}\"\nurl = \"{}\"\nbytes = {}\nsha256 = \"{sha}\"\nlibraries = {libraries:?}\n",
+            server.url(file),
+            bytes.len()
+        ));
+        server.set(file, bytes, Mode::Full);
+    }
+    install::RuntimeManifest::parse(&text).unwrap()
+}
+
+use photo_search_core::gpu::install;
+
+#[test]
+fn gpu_runtime_install_resumes_refuses_a_wrong_checksum_and_is_removed_whole() {
+    let t = TestDir::new();
+    let server = Server::start();
+    let manifest = stand_in_gpu_runtime(&server);
+    let runtime = t.path("library/runtime");
+    let (ort, cuda) = (server.state.lock().unwrap().files["ort-gpu.whl"].0.clone(), "cuda.whl");
+
+    // A wrong archive is refused, and nothing is installed.
+    server.set("ort-gpu.whl", ort.clone(), Mode::Corrupt);
+    let err = install::install(&manifest, &runtime, &[], install::Source::Publishers, &mut |_| true).unwrap_err();
+    assert!(err.source().unwrap().to_string().contains("sha256"), "{err}");
+    assert!(install::installed(&runtime).is_none() && !install::install_dir(&runtime).exists());
+
+    // Cut off mid-way: the next install resumes from where it stopped.
+    server.set("ort-gpu.whl", ort.clone(), Mode::CutAfter(ort.len() / 3));
+    assert!(install::install(&manifest, &runtime, &[], install::Source::Publishers, &mut |_| true).is_err());
+    assert!(!install::install_dir(&runtime).exists(), "nothing half-installed");
+    server.set("ort-gpu.whl", ort.clone(), Mode::Full);
+    let mut seen = Vec::new();
+    let installed = install::install(&manifest, &runtime, &[], install::Source::Publishers, &mut |p| {
+        seen.push((p.name.clone(), p.done, p.total));
+        true
+    })
+    .unwrap();
+    let ranged = server.state.lock().unwrap().requests.iter().any(|(p, r)| p == "ort-gpu.whl" && r.is_some());
+    assert!(ranged, "the second try asked for the rest only");
+    let total = manifest.download_bytes(&[]);
+    assert_eq!(seen.last().unwrap(), &(cuda.to_string(), total, total), "progress reaches the total");
+    assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1), "progress only grows");
+    assert_eq!(installed.libraries, ["libonnxruntime.so.1.31.1", "libcudart.so.13", "libcublasLt.so.13"]);
+    let dir = install::install_dir(&runtime);
+    let mut files: Vec<String> =
+        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["installed.json", "libcublasLt.so.13", "libcudart.so.13", "libonnxruntime.so.1.31.1"]);
+    assert!(!runtime.join("downloads").exists(), "the archives are not kept");
+
+    // The system's own CUDA stands in for its archive; an offline folder works too.
+    let folder = t.path("archives");
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("ort-gpu.whl"), &ort).unwrap();
+    let system = ["libcudart.so.13".to_string(), "libcublasLt.so.13".to_string()];
+    let installed =
+        install::install(&manifest, &runtime, &system, install::Source::Folder(&folder), &mut |_| true).unwrap();
+    assert_eq!(installed.from_system, ["libcudart.so.13", "libcublasLt.so.13"]);
+    assert!(!dir.join("libcudart.so.13").exists());
+    // A wrong file in the folder is named and left alone; the installed runtime stays.
+    fs::write(folder.join("ort-gpu.whl"), b"something else").unwrap();
+    let err = install::install(&manifest, &runtime, &system, install::Source::Folder(&folder), &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ort-gpu.whl is not the pinned archive"), "{err}");
+    assert!(install::installed(&runtime).is_some());
+
+    // `photo-search gpu remove` removes all of it.
+    let out = t.run(&["gpu", "remove"]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert!(!dir.exists() && install::installed(&runtime).is_none());
+    let out = t.ok(&["gpu", "remove"]);
+    assert!(out.contains("no GPU runtime is installed"), "{out}");
 }

@@ -99,3 +99,40 @@ fn the_gpu_build_without_a_gpu_indexes_on_the_cpu_at_the_cpu_precision() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(&format!("provider  CPU ({why})")), "{text}");
 }
+
+/// `photo-search gpu --json` with a stand-in `nvidia-smi` that answers `answer`.
+fn report_with_driver(t: &TestDir, answer: &str) -> serde_json::Value {
+    let bin = t.path("fake-driver");
+    fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("nvidia-smi");
+    fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' '{answer}'\n")).unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
+        .args(["--library", t.library().to_str().unwrap(), "gpu", "--json"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn an_nvidia_gpu_is_found_through_its_driver_and_offered_the_runtime() {
+    let t = TestDir::new();
+    let report = report_with_driver(&t, "NVIDIA GeForce RTX 4070, 12282, 581.57, 8.9");
+    assert_eq!(report["gpus"][0]["name"], "NVIDIA GeForce RTX 4070", "{report}");
+    assert_eq!(report["gpus"][0]["compute_capability"], "8.9");
+    assert!(report["problem"].is_null());
+    assert_eq!(report["memory_limit"], (12282u64 << 20) / 2);
+    assert!(report["download_bytes"].as_u64().unwrap() > 1_000_000_000, "{report}");
+    assert!(report["installed"].is_null());
+}
+
+#[test]
+fn an_old_nvidia_driver_is_named_with_what_to_do() {
+    let t = TestDir::new();
+    let report = report_with_driver(&t, "NVIDIA GeForce GTX 1080, 8192, 470.82.01");
+    let problem = report["problem"].as_str().unwrap();
+    assert!(problem.contains("driver 470.82.01 is too old for CUDA 13: update it to 580"), "{problem}");
+}

@@ -49,6 +49,9 @@ operations! {
     /// Downloads the model the library needs (progress in the status).
     fetch_model(()) -> (), Post "/api/model/fetch" => |s, ()| s.fetch_model();
     cancel_fetch(()) -> (), Post "/api/model/cancel" => |s, ()| { s.cancel_fetch(); Ok(()) };
+    /// Downloads the GPU runtime (progress in the status), used from the next start.
+    install_gpu_runtime(()) -> (), Post "/api/gpu/install" => |s, ()| s.install_gpu_runtime();
+    cancel_gpu_install(()) -> (), Post "/api/gpu/cancel" => |s, ()| { s.cancel_gpu_install(); Ok(()) };
 }
 
 /// A photo of the library, by id.
@@ -354,10 +357,34 @@ pub struct AppStatus {
     pub switching_to: Option<String>,
     pub indexing: IndexingState,
     pub download: DownloadState,
+    pub gpu: GpuInfo,
+    /// The GPU runtime's download and install.
+    pub gpu_install: DownloadState,
     pub export: ExportState,
     /// Increases whenever the set of indexed photos changes, so results can be refreshed.
     #[ts(type = "number")]
     pub revision: u64,
+}
+
+/// The NVIDIA GPU the driver reports, and the GPU runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GpuInfo {
+    /// The card's name, when an NVIDIA driver reports one.
+    pub name: Option<String>,
+    pub memory_mb: Option<u32>,
+    pub driver: Option<String>,
+    /// Why the GPU runtime cannot run on it (an old driver or card), with what to do.
+    pub problem: Option<String>,
+    /// The GPU runtime is installed in the library.
+    pub runtime_installed: bool,
+    /// It was installed after this start: the next start uses it.
+    pub restart_needed: bool,
+    /// Offer the GPU runtime's download: a card that can run it, and none installed.
+    pub offer: bool,
+    /// What the download weighs (the system's own CUDA and cuDNN counted as present).
+    pub download_mb: Option<u32>,
+    /// The GPU memory the encoders may take.
+    pub memory_limit_mb: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -548,6 +575,7 @@ pub fn typescript_bindings() -> String {
         IndexingState::decl(&cfg),
         DownloadPhase::decl(&cfg),
         DownloadState::decl(&cfg),
+        GpuInfo::decl(&cfg),
         AppStatus::decl(&cfg),
         Failure::decl(&cfg),
         Settings::decl(&cfg),

@@ -8,6 +8,7 @@ pub mod contract;
 mod download;
 mod events;
 mod export;
+mod gpu;
 mod jobs;
 mod search;
 mod settings;
@@ -70,6 +71,10 @@ struct Shared {
     indexing: Mutex<IndexingState>,
     download: Mutex<DownloadState>,
     download_cancel: AtomicBool,
+    /// The GPU as last reported (`None`: look again).
+    gpu: Mutex<Option<GpuInfo>>,
+    gpu_install: Mutex<DownloadState>,
+    gpu_install_cancel: AtomicBool,
     export: Mutex<ExportState>,
     uploads: Mutex<LruCache<String, Vec<f32>>>,
     /// Recent queries' rankings, each behind its own lock: the cache's lock is held only to
@@ -110,6 +115,9 @@ impl Service {
             download: Mutex::new(DownloadState::default()),
             export: Mutex::new(ExportState::default()),
             download_cancel: AtomicBool::new(false),
+            gpu: Mutex::new(None),
+            gpu_install: Mutex::new(DownloadState::default()),
+            gpu_install_cancel: AtomicBool::new(false),
             uploads: Mutex::new(LruCache::new(NonZeroUsize::new(UPLOADS_KEPT).unwrap_or(NonZeroUsize::MIN))),
             rankings: Mutex::new(LruCache::new(NonZeroUsize::new(RANKINGS_KEPT).unwrap_or(NonZeroUsize::MIN))),
             status: tokio::sync::watch::Sender::new(None),
@@ -238,6 +246,8 @@ impl Service {
             runtime_problem: s.runtime_problem,
             indexing: lock(&self.shared.indexing).clone(),
             download: lock(&self.shared.download).clone(),
+            gpu: self.gpu_info()?,
+            gpu_install: lock(&self.shared.gpu_install).clone(),
             export: lock(&self.shared.export).clone(),
             revision: self.shared.revision.load(Ordering::Relaxed),
         })

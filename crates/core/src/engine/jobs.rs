@@ -151,8 +151,14 @@ impl Engine {
         }
         let candidates = crate::encoder::batch_candidates(encoders.provider);
         let item_bytes = worker.item_len() * std::mem::size_of::<f32>();
+        // Under a GPU memory cap, only batches whose input is at most an eighth of it are tried
+        // (a vision transformer's activations take several times its input); the first that
+        // runs out of memory ends the search.
+        let cap = self.encoder_options(encoders.provider).gpu_memory_limit.map_or(MAX_BATCH_INPUT_BYTES, |limit| {
+            MAX_BATCH_INPUT_BYTES.min(usize::try_from(limit / 8).unwrap_or(usize::MAX))
+        });
         let mut rates = Vec::new();
-        for &batch in candidates.iter().filter(|b| **b * item_bytes <= MAX_BATCH_INPUT_BYTES) {
+        for &batch in candidates.iter().filter(|b| **b * item_bytes <= cap) {
             match crate::encoder::measure_rate(worker, batch, 2) {
                 Ok(rate) => rates.push((batch, rate)),
                 Err(EncoderError::OutOfMemory { .. }) => break,
@@ -194,7 +200,13 @@ impl Engine {
         mut job: impl FnMut(&IndexRun<'_>) -> std::result::Result<IndexSummary, IndexerError>,
     ) -> Result<IndexSummary> {
         match self.run_job_once(control, &mut job) {
-            Err(Error::Encoder(err)) if self.encoders_on_gpu() && !matches!(err, EncoderError::OutOfMemory { .. }) => {
+            // Out of memory even one photo at a time: the sessions' arenas are rebuilt once.
+            Err(Error::Encoder(EncoderError::OutOfMemory { .. })) if self.encoders_on_gpu() => {
+                tracing::warn!("the GPU ran out of memory at one photo a batch: rebuilding its sessions");
+                *lock(&self.workers) = None;
+                self.run_job_once(control, &mut job)
+            }
+            Err(Error::Encoder(err)) if self.encoders_on_gpu() => {
                 if let Some(runtime) = crate::runtime::loaded() {
                     runtime.give_up_gpu(self.provider(), &err);
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Engine, Error, Result, lock};
 use crate::download::{self, DownloadError, DownloadProgress};
-use crate::encoder::{EncoderError, Encoders, TextEncoder};
+use crate::encoder::{EncoderError, EncoderOptions, Encoders, TextEncoder};
 use crate::models::{self, Precision, VerifiedStamps};
 use crate::runtime::{self, Provider};
 
@@ -67,7 +67,7 @@ impl Engine {
         let runtime = runtime::load(&self.library.runtime_dir())?;
         let load = |provider| -> Result<Encoders> {
             let precision = self.verify_model_on(provider)?;
-            let (cache, options) = (self.library.cache_dir(), self.options.encoder);
+            let (cache, options) = (self.library.cache_dir(), self.encoder_options(provider));
             Ok(Encoders::load(&runtime, &self.model, precision, provider, &cache, options)?)
         };
         let encoders = match runtime.gpu_provider() {
@@ -143,7 +143,8 @@ impl Engine {
         let spec = self.model.manifest.query_encoder(&id)?;
         let open = |provider| {
             let files = (&spec.text, spec.graph.as_path(), spec.files.as_slice());
-            TextEncoder::open(&runtime, &self.model, files, &self.library.cache_dir(), provider, &self.options.encoder)
+            let options = self.encoder_options(provider);
+            TextEncoder::open(&runtime, &self.model, files, &self.library.cache_dir(), provider, &options)
         };
         let encoder = match runtime.gpu_provider() {
             Some(gpu) => open(gpu).or_else(|err| {
@@ -156,6 +157,16 @@ impl Engine {
         tracing::info!("queries through {} ({id})", spec.name);
         slot.1 = Some(encoder.clone());
         Ok(Some(encoder))
+    }
+
+    /// The encoders' options on `provider`: on a GPU, the memory cap defaults to half the
+    /// card's, leaving the rest to the desktop and other programs.
+    pub(super) fn encoder_options(&self, provider: Provider) -> EncoderOptions {
+        let mut options = self.options.encoder;
+        if provider == Provider::Cuda && options.gpu_memory_limit.is_none() {
+            options.gpu_memory_limit = crate::gpu::detect().first().map(crate::gpu::default_memory_limit);
+        }
+        options
     }
 
     /// Where the encoders run (or would, before they are loaded): the GPU provider that works

@@ -1,0 +1,94 @@
+//! The GPU in the app: what the driver reports (looked at once, and again after an install),
+//! the offer to download the GPU runtime, and installing it in the background with progress.
+
+use std::sync::atomic::Ordering;
+
+use photo_search_core::gpu::{self, install};
+
+use crate::api::{ApiError, DownloadPhase, DownloadState, ErrorKind, GpuInfo};
+use crate::{Service, lock};
+
+fn mb(bytes: u64) -> u32 {
+    u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX)
+}
+
+impl Service {
+    /// The GPU as the status shows it: reported once (nvidia-smi, the runtime's probe) and
+    /// kept until an install changes it.
+    pub(crate) fn gpu_info(&self) -> Result<GpuInfo, ApiError> {
+        if let Some(info) = lock(&self.shared.gpu).clone() {
+            return Ok(info);
+        }
+        let runtime_dir = self.engine()?.library().runtime_dir();
+        let report = gpu::report(&runtime_dir);
+        let card = report.gpus.first();
+        let info = GpuInfo {
+            name: card.map(|g| g.name.clone()),
+            memory_mb: card.map(|g| mb(g.memory_bytes)),
+            driver: card.map(|g| g.driver.clone()),
+            problem: report.problem.clone(),
+            runtime_installed: report.installed.is_some(),
+            // The runtime in use was loaded before the install: the next start loads the new one.
+            restart_needed: report.installed.is_some() && report.provider.as_deref() == Some("CPU"),
+            offer: report.should_offer_install(),
+            download_mb: report.download_bytes.map(mb),
+            memory_limit_mb: report.memory_limit.map(mb),
+        };
+        *lock(&self.shared.gpu) = Some(info.clone());
+        Ok(info)
+    }
+
+    /// Downloads and installs the GPU runtime in the background (progress in the status); it is
+    /// used from the next start.
+    pub fn install_gpu_runtime(&self) -> Result<(), ApiError> {
+        {
+            let mut state = lock(&self.shared.gpu_install);
+            if state.phase == DownloadPhase::Running {
+                return Ok(());
+            }
+            *state = DownloadState { phase: DownloadPhase::Running, ..Default::default() };
+        }
+        self.shared.gpu_install_cancel.store(false, Ordering::Relaxed);
+        self.changed();
+        let manifest = install::RuntimeManifest::for_this_platform()
+            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+        let runtime_dir = self.engine()?.library().runtime_dir();
+        let service = self.clone();
+        std::thread::Builder::new()
+            .name("gpu-runtime-download".into())
+            .spawn(move || {
+                let system = install::system_libraries();
+                let result =
+                    install::install(&manifest, &runtime_dir, &system, install::Source::Publishers, &mut |p| {
+                        let mut d = lock(&service.shared.gpu_install);
+                        let tick = d.file.as_deref() != Some(p.name.as_str()) || p.done >= d.received + (1 << 20);
+                        (d.file, d.received, d.total) = (Some(p.name.clone()), p.done, Some(p.total));
+                        drop(d);
+                        if tick {
+                            service.changed();
+                        }
+                        !service.shared.gpu_install_cancel.load(Ordering::Relaxed)
+                    });
+                {
+                    let mut d = lock(&service.shared.gpu_install);
+                    d.phase = match result {
+                        Ok(_) => DownloadPhase::Done,
+                        Err(install::InstallError::Cancelled) => DownloadPhase::Cancelled,
+                        Err(err) => {
+                            d.error = Some(err.to_string());
+                            DownloadPhase::Failed
+                        }
+                    };
+                }
+                *lock(&service.shared.gpu) = None;
+                service.changed();
+            })
+            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+        Ok(())
+    }
+
+    /// Stops the GPU runtime's download; what was received is resumed next time.
+    pub fn cancel_gpu_install(&self) {
+        self.shared.gpu_install_cancel.store(true, Ordering::Relaxed);
+    }
+}
