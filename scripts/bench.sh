@@ -11,14 +11,9 @@ PHOTOS="${1:-$ROOT/../shared/photos/camera}"
 SIZES="100000"
 [ "${2:-}" = "--full" ] && SIZES="100000 1000000"
 
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" --bench
 VENV="$ROOT/.cache/bench-venv"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet numpy onnx "onnxruntime==1.31.1" pillow
-fi
 MODEL="$ROOT/.cache/bench-model"
-[ -f "$MODEL/manifest.toml" ] || "$VENV/bin/python" scripts/bench/make_bench_model.py "$MODEL"
 cargo build --release --locked -p photo-search-cli
 BIN="$ROOT/target/release/photo-search"
 LIB="$(mktemp -d)"
@@ -29,6 +24,7 @@ echo "== decode"
 "${PS[@]}" bench decode "$PHOTOS"
 echo "== encoder"
 "${PS[@]}" bench encoder --onnx "$MODEL/onnx/vision_model_quantized.onnx" --onnx "$MODEL/onnx/vision_model.onnx"
+"${PS[@]}" bench precision "$PHOTOS"
 echo "== indexing, side by side with the Python reference (same files, same int8 graph)"
 "$VENV/bin/python" scripts/bench/reference_pipeline.py "$PHOTOS" "$MODEL/onnx/vision_model_int8.onnx" --mode full
 "$VENV/bin/python" scripts/bench/reference_pipeline.py "$PHOTOS" "$MODEL/onnx/vision_model_int8.onnx" --mode draft

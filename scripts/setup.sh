@@ -6,7 +6,9 @@
 #   - the UI's npm packages, and the UI built into ui/dist;
 #   - with --test: Chromium, Xvfb, WebKitWebDriver and tauri-driver for the UI tests, and ONNX
 #     Runtime's GPU build in .cache/onnxruntime-gpu/lib (the CPU fallback is tested with it).
-# Usage: scripts/setup.sh [--test]   (--test also installs what the test suite needs)
+#   - with --bench (and --test): a Python environment with onnx and onnxruntime in
+#     .cache/bench-venv, and the random-weight bench models it builds (.cache/bench-model*).
+# Usage: scripts/setup.sh [--test | --bench]   (--test also installs what the test suite needs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +18,14 @@ ORT_LIB="$ORT_DIR/lib/libonnxruntime.so.$ORT_VERSION"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-TEST=0; [ "${1:-}" = "--test" ] && TEST=1
+TEST=0; BENCH=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) TEST=1; BENCH=1 ;; # the tests check the GPU's precision on the bench model
+        --bench) BENCH=1 ;;
+        *) echo "unknown option $arg (use --test or --bench)" >&2; exit 2 ;;
+    esac
+done
 
 need_apt=()
 # cmake and nasm build the bundled libjpeg-turbo (with its SIMD code); libheif decodes HEIC and
@@ -27,6 +36,7 @@ pkgs=(pkg-config build-essential cmake nasm libheif-dev
 # The tests also drive the UI: Chromium (Playwright), and the real window under Xvfb through
 # WebKitWebDriver.
 ((TEST)) && pkgs+=(chromium xvfb webkit2gtk-driver)
+((BENCH)) && pkgs+=(python3-venv)
 for pkg in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
@@ -79,6 +89,20 @@ if ((TEST)) && [ ! -f "$ORT_GPU_DIR/lib/libonnxruntime_providers_cuda.so" ]; the
     fetch_ort onnxruntime-gpu "$ORT_GPU_DIR"
 fi
 say "ONNX Runtime: $ORT_LIB"
+
+if ((BENCH)); then
+    VENV="$ROOT/.cache/bench-venv"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "Making the benchmark's Python environment (numpy, onnx, onnxruntime, Pillow)"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet numpy onnx "onnxruntime==$ORT_VERSION" pillow
+    fi
+    if [ ! -f "$ROOT/.cache/bench-model/onnx/vision_model_fp16.onnx" ] || [ ! -f "$ROOT/.cache/bench-model-library/manifest.toml" ]; then
+        say "Building the random-weight bench models (CLIP ViT-B/32's architecture, not a real model)"
+        rm -rf "$ROOT/.cache/bench-model"
+        "$VENV/bin/python" "$ROOT/scripts/bench/make_bench_model.py" "$ROOT/.cache/bench-model"
+    fi
+fi
 
 # The web UI (TypeScript, built with Vite into ui/dist): the desktop app embeds it and
 # `photo-search serve` serves it.

@@ -7,6 +7,7 @@ Writes into OUT (default .cache/bench-model/):
   onnx/vision_model_quantized.onnx, onnx/text_model_quantized.onnx  uint8 weights, per tensor:
       dynamic quantization as the transformers.js "quantized" files are made
   onnx/vision_model_int8.onnx, onnx/text_model_int8.onnx            signed int8, per channel
+  onnx/vision_model_fp16.onnx, onnx/text_model_fp16.onnx            fp16 (the GPU's precision), float I/O
   tokenizer.json (the real CLIP tokenizer), manifest.toml (test_only, pinned to these files)
 
 Also writes OUT-library/ (default .cache/bench-model-library/): the model for benchmarks of
@@ -37,6 +38,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.transformers.float16 import convert_float_to_float16
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OPSET = [helper.make_opsetid("", 17)]
@@ -364,12 +366,15 @@ def main():
         fp32 = onnx_dir / f"{tower}_model.onnx"
         quantize_dynamic(fp32, onnx_dir / f"{tower}_model_quantized.onnx", weight_type=QuantType.QUInt8)
         quantize_dynamic(fp32, onnx_dir / f"{tower}_model_int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
+        # The GPU's precision, made as transformers.js makes its fp16 files (float inputs and
+        # outputs kept, so the program feeds it as it feeds fp32).
+        onnx.save(convert_float_to_float16(onnx.load(fp32), keep_io_types=True), onnx_dir / f"{tower}_model_fp16.onnx")
     shutil.copyfile(ROOT / "models/clip-vit-base-patch32/tokenizer.json", out / "tokenizer.json")
     # The manifest runs the signed int8 graphs; the uint8 ones are there for the encoder benchmark.
     write_manifest(out, "clip-vit-base-patch32", "bench-clip-vit-b32-random",
                    "Benchmark model: CLIP ViT-B/32 architecture, random weights",
-                   "Costs what CLIP ViT-B/32 costs; finds nothing meaningful", (("int8", "_int8"), ("fp32", "")),
-                   default_gpu="int8")
+                   "Costs what CLIP ViT-B/32 costs; finds nothing meaningful",
+                   (("int8", "_int8"), ("fp16", "_fp16"), ("fp32", "")), default_gpu="fp16")
     print(f"bench model written to {out}")
     multilingual_query_encoder(out)
     library_model(out.with_name(out.name + "-library"), out)

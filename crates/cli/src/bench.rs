@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use photo_search_core::api::Progress;
 use photo_search_core::decode::{self, DecodeTarget};
-use photo_search_core::encoder::{EncoderOptions, ImageEncoder, TextEncoder};
+use photo_search_core::encoder::{BatchEncoder, EncoderOptions, ImageEncoder, TextEncoder};
 use photo_search_core::library::Access;
+use photo_search_core::models::Precision;
 use photo_search_core::prepare::THUMBNAIL_SIDE;
 use photo_search_core::{Engine, EngineOptions};
 
@@ -27,6 +28,14 @@ pub enum Bench {
         /// Other vision graph files of the same model to compare (e.g. a uint8 quantization).
         #[arg(long = "onnx")]
         graphs: Vec<PathBuf>,
+    },
+    /// The GPU's precision against fp32: cosine of each photo's fp16 and fp32 embeddings (the
+    /// model's fp16 and fp32 vision graphs, on whatever provider runs them).
+    Precision {
+        dir: PathBuf,
+        /// At most this many photos.
+        #[arg(long, default_value_t = 16)]
+        limit: usize,
     },
     /// `index` of a folder into a fresh library, with CPU use, the machine's ceiling, peak memory
     /// and index size; both CPU layouts.
@@ -56,6 +65,7 @@ pub fn run(bench: &Bench, options: EngineOptions) -> Result<()> {
     match bench {
         Bench::Decode { dir } => decode_bench(dir, &options),
         Bench::Encoder { batches, graphs } => encoder_bench(&options, batches, graphs),
+        Bench::Precision { dir, limit } => precision_bench(dir, &options, *limit),
         Bench::Index { dir, rounds } => index_bench(dir, options, *rounds),
         Bench::App { photos, work, queries } => app::run(options, *photos, work, *queries),
     }
@@ -170,6 +180,49 @@ fn decode_bench(dir: &Path, options: &EngineOptions) -> Result<()> {
         );
     }
     println!("  fast path speed-up: {:.2}x", cost.full / cost.fast_with_thumbnail);
+    Ok(())
+}
+
+fn precision_bench(dir: &Path, options: &EngineOptions, limit: usize) -> Result<()> {
+    let engine = Engine::open(options.clone())?;
+    let encoders = engine.encoders()?;
+    let manifest = &engine.model().manifest;
+    let graph = |precision| -> Result<PathBuf> { Ok(engine.model().path_of(&manifest.variant(precision)?.vision)) };
+    let (fp16, fp32) = (graph(Precision::Fp16)?, graph(Precision::Fp32)?);
+    let (fp16, fp32) = (encoders.image_encoder_from(&fp16, 0)?, encoders.image_encoder_from(&fp32, 0)?);
+    let files: Vec<PathBuf> = photos_in(dir)?.into_iter().take(limit.max(1)).collect();
+    let spec = &manifest.image;
+    let target = DecodeTarget { min_short_side: spec.size, min_long_side: spec.size };
+    let mut cosines = Vec::new();
+    let mut previous: Option<Vec<f32>> = None;
+    let mut apart = Vec::new();
+    for file in &files {
+        let decoded = decode::decode_scaled(&std::fs::read(file)?, options.limits, target)?;
+        let mut tensor = vec![0.0f32; fp32.item_len()];
+        decode::model_tensor(&decoded.rgb, spec, &mut tensor)?;
+        let (a, b) = (fp16.encode_batch(&tensor)?, fp32.encode_batch(&tensor)?);
+        let cosine = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+        cosines.push(cosine(&a[0], &b[0]));
+        if let Some(previous) = &previous {
+            apart.push(cosine(previous, &b[0]));
+        }
+        previous = Some(b[0].clone());
+    }
+    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    println!(
+        "fp16 against fp32, {} on {}, {} photos of {}: min cosine {min:.5}, mean {mean:.5}",
+        manifest.name,
+        encoders.provider.name(),
+        files.len(),
+        dir.display()
+    );
+    if !apart.is_empty() {
+        // The scale: how far apart two different photos are at fp32 (a random-weight graph
+        // tells photos apart less than a trained one).
+        let apart_mean = apart.iter().sum::<f32>() / apart.len() as f32;
+        println!("  for scale, consecutive photos at fp32: mean cosine {apart_mean:.5}");
+    }
     Ok(())
 }
 

@@ -136,3 +136,27 @@ fn an_old_nvidia_driver_is_named_with_what_to_do() {
     let problem = report["problem"].as_str().unwrap();
     assert!(problem.contains("driver 470.82.01 is too old for CUDA 13: update it to 580"), "{problem}");
 }
+
+#[test]
+fn fp16_embeddings_are_within_cosine_0999_of_fp32_on_the_bench_graphs() {
+    // CLIP ViT-B/32's architecture with random weights (scripts/setup.sh --test builds it), run
+    // by ONNX Runtime's CPU provider at fp16 and fp32 on real camera photos.
+    let model = util::repo().join(".cache/bench-model");
+    assert!(
+        model.join("onnx/vision_model_fp16.onnx").is_file(),
+        "the bench model is missing: run scripts/setup.sh --test"
+    );
+    let t = TestDir::new();
+    let photos = util::shared().join("photos/camera");
+    let out = t.run_with_model(&model, &["bench", "precision", photos.to_str().unwrap(), "--limit", "4"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let min: f32 = stdout
+        .split("min cosine ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no min cosine in {stdout}"));
+    assert!(min >= 0.999, "fp16 strays from fp32: {stdout}");
+    assert!(stdout.contains("4 photos"), "{stdout}");
+}
