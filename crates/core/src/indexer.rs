@@ -3,13 +3,13 @@
 //! opened; deleted ones leave. A file that fails is recorded with its reason and the run goes
 //! on; a full disk stops the run with nothing committed lost.
 //!
-//! [`plan`] compares what is on disk with the catalog; [`IndexRun::execute`] reuses known
-//! content (moves, copies) and hands the rest to the [`pipeline`].
+//! [`plan`] compares what is on disk with the catalog; the [`pipeline`]'s workers look each new
+//! file's content up ([`reuse`]: moves and copies need no encoder) and decode and encode the rest.
 
 mod pipeline;
 mod plan;
+mod reuse;
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +21,11 @@ use crate::decode::DecodeLimits;
 use crate::encoder::{BatchEncoder, EncoderError};
 use crate::index::{IndexError, VectorIndex};
 use crate::models::ImageSpec;
-use crate::prepare::{file_content_hash, is_disk_full};
+use crate::prepare::is_disk_full;
 use crate::scan::{Excludes, ScannedFile};
 
 use plan::Plan;
+use reuse::{KnownContent, Reuse};
 
 /// What stops an indexing run (a failing file does not).
 #[allow(missing_docs)] // Each variant is documented by its #[error] message.
@@ -129,6 +130,10 @@ pub struct IndexRun<'a> {
 
 type Work = (i64, ScannedFile);
 
+/// A copy of a file first seen in the same run (folder id, file, content hash): done once that
+/// file is encoded.
+type Later = (i64, ScannedFile, [u8; 32]);
+
 /// When the index is saved at the end of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SaveAtEnd {
@@ -184,68 +189,57 @@ impl IndexRun<'_> {
 
     fn execute_plan(&self, plan: Plan, progress: &mut dyn FnMut(Progress)) -> Result<IndexSummary, IndexerError> {
         let mut summary = IndexSummary { unchanged: plan.unchanged, ..Default::default() };
-        let (work, later) = self.reuse_known_content(plan, &mut summary)?;
-        progress(Progress::Planned { queued: (work.len() + later.len()) as u64, unchanged: summary.unchanged });
+        let known = KnownContent::new(self, &plan.gone, &plan.new, plan.work.len())?;
+        progress(Progress::Planned { queued: plan.work.len() as u64, unchanged: summary.unchanged });
 
-        let mut tracker = Tracker::new((work.len() + later.len()) as u64);
-        self.encode_all(&work, &mut summary, &mut tracker, progress)?;
+        let mut tracker = Tracker::new(plan.work.len() as u64);
+        let mut later = Vec::new();
+        self.encode_all(&plan.work, Some(&known), &mut later, &mut summary, &mut tracker, progress)?;
         if !self.control.is_cancelled() {
+            // Every new path has been looked at: the gone photos none of them turned out to be
+            // leave. (A run that stops before leaves them for the next run to decide.)
+            let gone = known.still_gone(plan.gone);
+            self.remove(&gone)?;
+            summary.removed += gone.len() as u64;
             // Copies of files first seen in this run: their original is encoded now.
             let mut again = Vec::new();
             for (folder_id, file, hash) in later {
                 let source = self.lock_catalog().indexed_with_hash(&hash, self.model_id)?;
                 match source {
-                    Some(source) => self.duplicate(source, &facts(folder_id, &file), &mut summary)?,
+                    Some(source) => {
+                        self.duplicate(source, &facts(folder_id, &file), &mut summary)?;
+                        tracker.skip();
+                    }
                     None => again.push((folder_id, file)),
                 }
             }
-            self.encode_all(&again, &mut summary, &mut tracker, progress)?;
+            self.encode_all(&again, None, &mut Vec::new(), &mut summary, &mut tracker, progress)?;
         }
         Ok(summary)
     }
 
-    /// Moves and copies need no encoder: a new path whose content belongs to a photo that is
-    /// gone is that photo moved; one whose content is already indexed is a duplicate. Deletes
-    /// the photos left gone. Returns the files still to encode, and copies of files first seen
-    /// in this run (done once their original is encoded).
-    #[allow(clippy::type_complexity)]
-    fn reuse_known_content(
+    /// Applies what a worker found a new file to be: a moved photo keeps its vector, a copy
+    /// gets its original's; a copy of a file first seen in this run waits in `later`. Returns
+    /// whether the file is done.
+    fn reuse(
         &self,
-        plan: Plan,
+        (folder_id, file): &Work,
+        reuse: Reuse,
         summary: &mut IndexSummary,
-    ) -> Result<(Vec<Work>, Vec<(i64, ScannedFile, [u8; 32])>), IndexerError> {
-        let mut gone_by_hash: HashMap<[u8; 32], Vec<i64>> = HashMap::new();
-        for (id, hash) in self.lock_catalog().hashes(&plan.gone)? {
-            gone_by_hash.entry(hash).or_default().push(id);
-        }
-        let mut moved: HashSet<i64> = HashSet::new();
-        let mut handled = vec![false; plan.work.len()];
-        let mut first_seen: HashSet<[u8; 32]> = HashSet::new();
-        let mut later = Vec::new();
-        for &i in &plan.new {
-            let (folder_id, file) = &plan.work[i];
-            let Ok(hash) = file_content_hash(&file.path) else { continue };
-            if let Some(id) = gone_by_hash.get_mut(&hash).and_then(Vec::pop) {
+        later: &mut Vec<Later>,
+    ) -> Result<bool, IndexerError> {
+        match reuse {
+            Reuse::Moved(id) => {
                 self.lock_catalog().move_photo(id, &facts(*folder_id, file))?;
-                moved.insert(id);
                 summary.moved += 1;
-                handled[i] = true;
-                continue;
             }
-            let indexed = self.lock_catalog().indexed_with_hash(&hash, self.model_id)?;
-            if let Some(source) = indexed {
-                self.duplicate(source, &facts(*folder_id, file), summary)?;
-                handled[i] = true;
-            } else if !first_seen.insert(hash) {
+            Reuse::Copy(source) => self.duplicate(source, &facts(*folder_id, file), summary)?,
+            Reuse::Later(hash) => {
                 later.push((*folder_id, file.clone(), hash));
-                handled[i] = true;
+                return Ok(false);
             }
         }
-        let gone: Vec<i64> = plan.gone.into_iter().filter(|id| !moved.contains(id)).collect();
-        self.remove(&gone)?;
-        summary.removed += gone.len() as u64;
-        let work = plan.work.into_iter().zip(handled).filter(|(_, h)| !h).map(|(w, _)| w).collect();
-        Ok((work, later))
+        Ok(true)
     }
 
     fn duplicate(&self, source: i64, file: &FileFacts, summary: &mut IndexSummary) -> Result<(), IndexerError> {
@@ -322,6 +316,11 @@ struct Tracker {
 impl Tracker {
     fn new(queued: u64) -> Self {
         Tracker { queued, done: 0, started: Instant::now() }
+    }
+
+    /// A file done without encoding (moved, or a copy).
+    fn skip(&mut self) {
+        self.done += 1;
     }
 
     fn record(&mut self, outcome: Outcome, summary: &mut IndexSummary) -> Progress {

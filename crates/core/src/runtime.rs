@@ -178,7 +178,8 @@ fn preload_gpu_libraries(dylib: &Path) {
     else {
         return;
     };
-    for name in installed.libraries.iter().filter(|n| !n.starts_with("libonnxruntime")) {
+    // ONNX Runtime's own libraries load themselves; the CUDA and cuDNN ones are preloaded.
+    for name in installed.libraries.iter().filter(|n| !n.contains("onnxruntime")) {
         if let Err(err) = ort::util::preload_dylib(dir.join(name)) {
             tracing::debug!("cannot preload {name}: {err}");
         }

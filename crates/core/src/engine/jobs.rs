@@ -207,10 +207,7 @@ impl Engine {
                 self.run_job_once(control, &mut job)
             }
             Err(Error::Encoder(err)) if self.encoders_on_gpu() => {
-                if let Some(runtime) = crate::runtime::loaded() {
-                    runtime.give_up_gpu(self.provider(), &err);
-                }
-                self.reopen_encoders_on_cpu();
+                self.fall_back_to_cpu(&err);
                 self.run_job_once(control, &mut job)
             }
             other => other,

@@ -175,9 +175,30 @@ impl Engine {
         runtime::loaded().and_then(|r| r.gpu_provider()).unwrap_or(Provider::Cpu)
     }
 
-    /// Drops the encoders after the GPU failed a batch (the runtime has given it up), so that
-    /// the next use reopens them on the CPU.
-    pub(super) fn reopen_encoders_on_cpu(&self) {
+    /// Runs `embed`; when the GPU fails it (for any reason but memory), gives the GPU up and
+    /// runs it again on the CPU, so a query never fails because of the GPU.
+    pub(super) fn cpu_if_the_gpu_fails<T>(&self, embed: impl Fn() -> Result<T>) -> Result<T> {
+        match embed() {
+            Err(Error::Encoder(err))
+                if self.provider().is_gpu() && !matches!(err, EncoderError::OutOfMemory { .. }) =>
+            {
+                self.fall_back_to_cpu(&err);
+                embed()
+            }
+            other => other,
+        }
+    }
+
+    /// Gives the GPU up after it failed `err` and drops the encoders, so that the next use
+    /// reopens them on the CPU.
+    pub(super) fn fall_back_to_cpu(&self, err: &EncoderError) {
+        if let Some(runtime) = runtime::loaded() {
+            runtime.give_up_gpu(self.provider(), err);
+        }
+        self.reopen_encoders_on_cpu();
+    }
+
+    fn reopen_encoders_on_cpu(&self) {
         *lock(&self.encoders) = None;
         *lock(&self.workers) = None;
         lock(&self.query).1 = None;

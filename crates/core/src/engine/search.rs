@@ -20,10 +20,12 @@ impl Engine {
         if let Some(v) = lock(&self.text_cache).get(text) {
             return Ok(v.clone());
         }
-        let vectors = match self.query_text_encoder()? {
-            Some(encoder) => encoder.embed(&[text])?,
-            None => self.encoders()?.text.embed(&[text])?,
-        };
+        let vectors = self.cpu_if_the_gpu_fails(|| {
+            Ok(match self.query_text_encoder()? {
+                Some(encoder) => encoder.embed(&[text])?,
+                None => self.encoders()?.text.embed(&[text])?,
+            })
+        })?;
         let vector = vectors.into_iter().next().ok_or(EncoderError::OutputShape {
             role: "text",
             got: 0,
@@ -54,8 +56,9 @@ impl Engine {
         label: &Path,
     ) -> Result<Vec<f32>> {
         let prepared = prepared.map_err(|err| Error::QueryImage { path: label.into(), reason: err.to_string() })?;
-        let encoders = self.encoders()?;
-        let mut vectors = crate::encoder::BatchEncoder::encode_batch(&encoders.image, &prepared.pixels)?;
+        let mut vectors = self.cpu_if_the_gpu_fails(|| {
+            Ok(crate::encoder::BatchEncoder::encode_batch(&self.encoders()?.image, &prepared.pixels)?)
+        })?;
         vectors.pop().ok_or_else(|| Error::QueryImage { path: label.into(), reason: "no embedding".into() })
     }
 

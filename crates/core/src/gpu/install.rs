@@ -15,7 +15,9 @@ use crate::models::FileSpec;
 /// The pinned GPU runtime for this platform, if there is one.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 const MANIFEST: Option<&str> = Some(include_str!("cuda-13-linux-x86_64.toml"));
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+#[cfg(all(windows, target_arch = "x86_64"))]
+const MANIFEST: Option<&str> = Some(include_str!("cuda-13-windows-x86_64.toml"));
+#[cfg(not(any(all(target_os = "linux", target_arch = "x86_64"), all(windows, target_arch = "x86_64"))))]
 const MANIFEST: Option<&str> = None;
 
 /// The file in `runtime/cuda/` that says what was installed there; written last.
@@ -356,6 +358,17 @@ mod tests {
         }
         let kinds: Vec<ArchiveKind> = manifest.archives.iter().map(|a| a.kind).collect();
         assert!(kinds.contains(&ArchiveKind::Onnxruntime) && kinds.contains(&ArchiveKind::Cudnn));
+    }
+
+    #[test]
+    fn every_pinned_manifest_parses_and_pins_each_archive() {
+        for text in [include_str!("cuda-13-linux-x86_64.toml"), include_str!("cuda-13-windows-x86_64.toml")] {
+            let manifest = RuntimeManifest::parse(text).unwrap();
+            assert_eq!(manifest.onnxruntime, "1.31.1");
+            assert!(manifest.archives.iter().all(|a| a.sha256.len() == 64 && a.bytes > 0));
+            // The URL's file name is the archive's name on disk (and in a --from folder).
+            assert!(manifest.archives.iter().all(|a| a.file_name().ends_with(".whl")));
+        }
     }
 
     #[test]

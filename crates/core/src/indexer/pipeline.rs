@@ -7,7 +7,8 @@ use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{IndexRun, IndexerError, Tracker, Work, facts};
+use super::reuse::{KnownContent, Reuse};
+use super::{IndexRun, IndexerError, Later, Tracker, Work, facts};
 use crate::api::{IndexSummary, Progress};
 use crate::catalog::{FileFailure, Outcome};
 use crate::encoder::{BatchEncoder, EncoderError, encode_in_batches};
@@ -34,14 +35,46 @@ fn yield_to_searches() {
     }
 }
 
+/// One work item after a worker looked at it.
+enum Prepped {
+    /// Decoded for the encoder (or failed to be).
+    Decoded(Result<Prepared, PrepareError>),
+    /// Known content: no decoding, no encoding.
+    Reused(Reuse),
+    /// The catalog could not be asked: the run stops.
+    Stop(IndexerError),
+}
+
+/// What a worker hands the writer for one batch.
+struct Batch {
+    outcomes: Vec<Outcome>,
+    reused: Vec<(usize, Reuse)>,
+}
+
 impl IndexRun<'_> {
     fn prepare_guarded(&self, file: &ScannedFile) -> Result<Prepared, PrepareError> {
         prepare_with_time_limit(&file.path, self.spec, self.limits, self.thumbs_dir)
     }
 
+    /// Work item `i`: its content looked up first (a new path's sampled hash), decoded when it
+    /// is not known.
+    fn look_then_prepare(&self, work: &[Work], i: usize, known: Option<&KnownContent>) -> Prepped {
+        let file = &work[i].1;
+        match known.map(|k| k.look_up(self, i, &file.path)) {
+            Some(Err(err)) => Prepped::Stop(err),
+            Some(Ok(Some(reuse))) => Prepped::Reused(reuse),
+            Some(Ok(None)) | None => Prepped::Decoded(self.prepare_guarded(file)),
+        }
+    }
+
+    /// Decodes and encodes `work` on the workers and writes each batch; new paths whose
+    /// content is known (`known`) are moved or copied instead, and copies of files first seen
+    /// in this run are added to `later`.
     pub(super) fn encode_all(
         &self,
         work: &[Work],
+        known: Option<&KnownContent>,
+        later: &mut Vec<Later>,
         summary: &mut IndexSummary,
         tracker: &mut Tracker,
         progress: &mut dyn FnMut(Progress),
@@ -57,9 +90,9 @@ impl IndexRun<'_> {
             (i < work.len()).then_some(i)
         };
         std::thread::scope(|scope| {
-            let (done_tx, done_rx) = sync_channel::<Result<Vec<Outcome>, IndexerError>>(self.encoders.len() * 2);
+            let (done_tx, done_rx) = sync_channel::<Result<Batch, IndexerError>>(self.encoders.len() * 2);
             let decoded = if self.decode_threads > 0 {
-                let (tx, rx) = sync_channel::<(usize, Result<Prepared, PrepareError>)>(batch * 2);
+                let (tx, rx) = sync_channel::<(usize, Prepped)>(batch * 2);
                 for _ in 0..self.decode_threads {
                     let tx = tx.clone();
                     let (take, stop) = (&take, &stop);
@@ -68,7 +101,7 @@ impl IndexRun<'_> {
                         while !stop.load(Ordering::Relaxed) {
                             self.control.wait_while_paused();
                             let Some(i) = take() else { break };
-                            if tx.send((i, self.prepare_guarded(&work[i].1))).is_err() {
+                            if tx.send((i, self.look_then_prepare(work, i, known))).is_err() {
                                 break;
                             }
                         }
@@ -94,7 +127,7 @@ impl IndexRun<'_> {
                         while items.len() < want {
                             let item = match &decoded {
                                 Some(rx) => rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok(),
-                                None => take().map(|i| (i, self.prepare_guarded(&work[i].1))),
+                                None => take().map(|i| (i, self.look_then_prepare(work, i, known))),
                             };
                             match item {
                                 Some(item) => items.push(item),
@@ -128,10 +161,15 @@ impl IndexRun<'_> {
                     }
                     Err(RecvTimeoutError::Disconnected) => break Ok(()),
                 };
-                let written = result.and_then(|outcomes| {
-                    self.write(&outcomes)?;
-                    for outcome in outcomes {
+                let written = result.and_then(|batch| {
+                    self.write(&batch.outcomes)?;
+                    for outcome in batch.outcomes {
                         progress(tracker.record(outcome, summary));
+                    }
+                    for (i, reuse) in batch.reused {
+                        if self.reuse(&work[i], reuse, summary, later)? {
+                            tracker.skip();
+                        }
                     }
                     if self.index.needs_save() {
                         self.save()?;
@@ -162,8 +200,18 @@ impl IndexRun<'_> {
         &self,
         encoder: &(dyn BatchEncoder + Sync),
         work: &[Work],
-        items: Vec<(usize, Result<Prepared, PrepareError>)>,
-    ) -> Result<Vec<Outcome>, IndexerError> {
+        items: Vec<(usize, Prepped)>,
+    ) -> Result<Batch, IndexerError> {
+        let mut reused = Vec::new();
+        let mut decoded = Vec::with_capacity(items.len());
+        for (i, item) in items {
+            match item {
+                Prepped::Decoded(result) => decoded.push((i, result)),
+                Prepped::Reused(reuse) => reused.push((i, reuse)),
+                Prepped::Stop(err) => return Err(err),
+            }
+        }
+        let items = decoded;
         let pixels: Vec<f32> =
             items.iter().filter_map(|(_, p)| p.as_ref().ok()).flat_map(|p| p.pixels.iter().copied()).collect();
         let mut vectors = match encode_in_batches(encoder, &pixels, self.batch_size) {
@@ -198,7 +246,7 @@ impl IndexRun<'_> {
                 }
             });
         }
-        Ok(outcomes)
+        Ok(Batch { outcomes, reused })
     }
 }
 
