@@ -211,7 +211,7 @@ fn precision_bench(dir: &Path, options: &EngineOptions, limit: usize) -> Result<
     let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
     let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
     println!(
-        "fp16 against fp32, {} on {}, {} photos of {}: min cosine {min:.5}, mean {mean:.5}",
+        "fp16 against fp32, {} on {}, {} photos of {}: min cosine {min:.6}, mean {mean:.6}",
         manifest.name,
         encoders.provider.name(),
         files.len(),

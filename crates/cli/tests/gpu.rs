@@ -43,18 +43,7 @@ fn model_with_gpu_precision(t: &TestDir) -> PathBuf {
 }
 
 fn with_gpu_runtime(t: &TestDir, model: &Path, args: &[&str]) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"));
-    command
-        .arg("--library")
-        .arg(t.library())
-        .arg("--model")
-        .arg(model)
-        .args(args)
-        .env("ORT_DYLIB_PATH", gpu_runtime())
-        .env_remove("PHOTO_SEARCH_LIBRARY")
-        .env_remove("PHOTO_SEARCH_MODEL")
-        .env_remove("RUST_LOG");
-    command.output().unwrap()
+    t.command(model, args).env("ORT_DYLIB_PATH", gpu_runtime()).env_remove("RUST_LOG").output().unwrap()
 }
 
 #[test]
@@ -108,11 +97,7 @@ fn report_with_driver(t: &TestDir, answer: &str) -> serde_json::Value {
     fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' '{answer}'\n")).unwrap();
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo-search"))
-        .args(["--library", t.library().to_str().unwrap(), "gpu", "--json"])
-        .env("PATH", path)
-        .output()
-        .unwrap();
+    let out = t.bare_command(&["gpu", "--json"]).env("PATH", path).output().unwrap();
     assert!(out.status.success(), "{}", util::stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }

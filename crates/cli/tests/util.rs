@@ -64,13 +64,13 @@ impl TestDir {
 
     /// `photo-search --library <tmp>/library --model MODEL ARGS`, with no library or model
     /// from the environment.
-    fn command(&self, model: &Path, args: &[&str]) -> Command {
+    pub fn command(&self, model: &Path, args: &[&str]) -> Command {
         let mut command = self.bare_command(&["--model", model.to_str().expect("a UTF-8 model path")]);
         command.args(args);
         command
     }
 
-    fn bare_command(&self, args: &[&str]) -> Command {
+    pub fn bare_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_photo-search"));
         command
             .arg("--library")

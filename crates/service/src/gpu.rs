@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use photo_search_core::gpu::{self, install};
 
-use crate::api::{ApiError, DownloadPhase, DownloadState, ErrorKind, GpuInfo};
+use crate::api::{ApiError, DownloadPhase, ErrorKind, GpuInfo};
 use crate::{Service, lock};
 
 fn mb(bytes: u64) -> u32 {
@@ -41,15 +41,9 @@ impl Service {
     /// Downloads and installs the GPU runtime in the background (progress in the status); it is
     /// used from the next start.
     pub fn install_gpu_runtime(&self) -> Result<(), ApiError> {
-        {
-            let mut state = lock(&self.shared.gpu_install);
-            if state.phase == DownloadPhase::Running {
-                return Ok(());
-            }
-            *state = DownloadState { phase: DownloadPhase::Running, ..Default::default() };
+        if !self.begin_download(&self.shared.gpu_install, &self.shared.gpu_install_cancel) {
+            return Ok(());
         }
-        self.shared.gpu_install_cancel.store(false, Ordering::Relaxed);
-        self.changed();
         let manifest = install::RuntimeManifest::for_this_platform()
             .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
         let runtime_dir = self.engine()?.library().runtime_dir();
@@ -60,14 +54,8 @@ impl Service {
                 let system = install::system_libraries();
                 let result =
                     install::install(&manifest, &runtime_dir, &system, install::Source::Publishers, &mut |p| {
-                        let mut d = lock(&service.shared.gpu_install);
-                        let tick = d.file.as_deref() != Some(p.name.as_str()) || p.done >= d.received + (1 << 20);
-                        (d.file, d.received, d.total) = (Some(p.name.clone()), p.done, Some(p.total));
-                        drop(d);
-                        if tick {
-                            service.changed();
-                        }
-                        !service.shared.gpu_install_cancel.load(Ordering::Relaxed)
+                        let state = (&service.shared.gpu_install, &service.shared.gpu_install_cancel);
+                        service.download_progress(state, p.name.clone(), p.done, Some(p.total))
                     });
                 {
                     let mut d = lock(&service.shared.gpu_install);
