@@ -236,7 +236,15 @@ download_mb: number | null,
 /**
  * The GPU memory the encoders may take.
  */
-memory_limit_mb: number | null, };
+memory_limit_mb: number | null, 
+/**
+ * The model runs on the GPU now.
+ */
+runs_on_gpu: boolean, 
+/**
+ * The GPU memory this program holds now (while the model runs on the GPU).
+ */
+memory_used_mb: number | null, };
 
 export type AppStatus = { library: string, photos: Counts, folders: Array<FolderInfo>, 
 /**

@@ -221,6 +221,7 @@ export function runsOn(provider: string | null, status: AppStatus | null): strin
     if (gpu.problem) parts.push(gpu.problem);
     parts.push(gpu.runtime_installed ? "GPU runtime installed." : "GPU runtime not installed.");
     if (gpu.memory_limit_mb) parts.push(`May use ${gib(gpu.memory_limit_mb).toFixed(1)} GB of GPU memory.`);
+    if (gpu.memory_used_mb) parts.push(`Using ${gib(gpu.memory_used_mb).toFixed(1)} GB now.`);
   }
   return parts.join(" ");
 }

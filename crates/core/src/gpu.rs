@@ -162,6 +162,29 @@ pub fn parse_query(stdout: &str) -> Vec<NvidiaGpu> {
         .collect()
 }
 
+/// The GPU memory process `pid` holds, as the driver reports it; `None` when it holds none or
+/// no driver answers.
+pub fn memory_used_by(pid: u32) -> Option<u64> {
+    let out = Command::new("nvidia-smi")
+        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    parse_memory_used(&String::from_utf8_lossy(&out.stdout), pid)
+}
+
+/// Bytes held by `pid` in `nvidia-smi --query-compute-apps=pid,used_memory
+/// --format=csv,noheader,nounits` (MiB per line, summed over its GPUs).
+pub fn parse_memory_used(stdout: &str, pid: u32) -> Option<u64> {
+    let mib: u64 = stdout
+        .lines()
+        .filter_map(|line| line.split_once(','))
+        .filter(|(p, _)| p.trim().parse() == Ok(pid))
+        .filter_map(|(_, used)| used.trim().parse::<u64>().ok())
+        .sum();
+    (mib > 0).then_some(mib << 20)
+}
+
 /// `580.95.05` -> (580, 95); `8.9` -> (8, 9).
 fn version_pair(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.trim().split('.');
@@ -205,6 +228,14 @@ mod tests {
         let gpus = parse_query("Tesla P100-PCIE-16GB, 16384, 580.95.05, 6.0\n");
         let problem = gpus[0].problem().unwrap();
         assert!(problem.contains("compute capability 6.0") && problem.contains("7.5 and newer"), "{problem}");
+    }
+
+    #[test]
+    fn the_memory_a_process_holds_is_read_from_the_driver() {
+        let apps = "4242, 1536\n999, 20000\n4242, 512\n";
+        assert_eq!(parse_memory_used(apps, 4242), Some(2048 << 20));
+        assert_eq!(parse_memory_used(apps, 7), None);
+        assert_eq!(parse_memory_used("No running processes found\n", 4242), None);
     }
 
     #[test]

@@ -385,6 +385,10 @@ pub struct GpuInfo {
     pub download_mb: Option<u32>,
     /// The GPU memory the encoders may take.
     pub memory_limit_mb: Option<u32>,
+    /// The model runs on the GPU now.
+    pub runs_on_gpu: bool,
+    /// The GPU memory this program holds now (while the model runs on the GPU).
+    pub memory_used_mb: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]

@@ -71,8 +71,9 @@ struct Shared {
     indexing: Mutex<IndexingState>,
     download: Mutex<DownloadState>,
     download_cancel: AtomicBool,
-    /// The GPU as last reported (`None`: look again).
-    gpu: Mutex<Option<GpuInfo>>,
+    /// The GPU as last reported, and when its memory in use was last asked for (`None`: look
+    /// again).
+    gpu: Mutex<Option<(GpuInfo, std::time::Instant)>>,
     gpu_install: Mutex<DownloadState>,
     gpu_install_cancel: AtomicBool,
     export: Mutex<ExportState>,
